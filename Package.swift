@@ -1,0 +1,95 @@
+// swift-tools-version:6.0
+//
+// wheelfarm: a build farm that releases CPU-variant Python wheels.
+// Dependencies point one way (see docs/ARCHITECTURE.md):
+//   wheelfarm → FarmCommands → Release → (Scheduling, Remote, Wheels, Publishing)
+//            → (Inventory, Recipes) → FarmCore
+import PackageDescription
+
+let package = Package(
+    name: "wheelfarm",
+    platforms: [.macOS(.v13)],
+    products: [
+        .executable(name: "wheelfarm", targets: ["wheelfarm"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
+        .package(url: "https://github.com/jpsim/Yams", from: "6.2.2"),
+        .package(url: "https://github.com/apple/swift-log", from: "1.16.2"),
+        .package(url: "https://github.com/apple/swift-crypto", from: "3.12.3"),
+    ],
+    targets: [
+        // Thin entry point: everything lives in FarmCommands.
+        .executableTarget(name: "wheelfarm", dependencies: ["FarmCommands"]),
+
+        // One file per subcommand; option groups shared between them.
+        .target(name: "FarmCommands", dependencies: [
+            "FarmCore", "Inventory", "Recipes", "Scheduling", "Remote", "Wheels", "Publishing", "Release",
+            .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            .product(name: "Logging", package: "swift-log"),
+        ]),
+
+        // Shared vocabulary: CPU arch and capabilities, PEP 440 versions, Python versions, digests, errors.
+        .target(name: "FarmCore", dependencies: [
+            .product(name: "Crypto", package: "swift-crypto"),
+        ]),
+
+        // Build hosts: YAML loading with file/line/key diagnostics, groups, defaults, hot reload.
+        .target(name: "Inventory", dependencies: [
+            "FarmCore", .product(name: "Yams", package: "Yams"),
+        ]),
+
+        // Recipes and variants as data; job matrix expansion.
+        .target(name: "Recipes", dependencies: [
+            "FarmCore", .product(name: "Yams", package: "Yams"),
+        ]),
+
+        // Pure placement policy and simulator: no I/O.
+        .target(name: "Scheduling", dependencies: ["FarmCore", "Inventory", "Recipes"]),
+
+        // libssh2, imported only by Remote.
+        .systemLibrary(name: "CLibSSH2", pkgConfig: "libssh2", providers: [.apt(["libssh2-1-dev"])]),
+
+        // Transports (SSH, local): exec, upload, download.
+        .target(name: "Remote", dependencies: [
+            "FarmCore", "Inventory", "CLibSSH2",
+            .product(name: "Logging", package: "swift-log"),
+            .product(name: "Crypto", package: "swift-crypto"),
+        ]),
+
+        // Zydis x86 decoder, imported only by Wheels (ISA audit).
+        .systemLibrary(name: "CZydis", providers: [.apt(["libzydis-dev"])]),
+
+        // Wheel format: read, verify, audit, rewrite.
+        .target(name: "Wheels", dependencies: [
+            "FarmCore", "Recipes", "CZydis",
+            .product(name: "Crypto", package: "swift-crypto"),
+        ]),
+
+        // Upload-API indexes, local index, GitHub Releases, credentials.
+        .target(name: "Publishing", dependencies: [
+            "FarmCore", "Wheels",
+            .product(name: "Logging", package: "swift-log"),
+            .product(name: "Crypto", package: "swift-crypto"),
+        ]),
+
+        // The release pipeline: phases, journal, report.
+        .target(name: "Release", dependencies: [
+            "FarmCore", "Inventory", "Recipes", "Scheduling", "Remote", "Wheels", "Publishing",
+            .product(name: "Logging", package: "swift-log"),
+        ]),
+
+        // Test-only helpers: sshd farm, index server, fixtures.
+        .target(name: "FarmTestSupport", dependencies: ["FarmCore", "Inventory"]),
+
+        .testTarget(name: "FarmCoreTests", dependencies: ["FarmCore"]),
+        .testTarget(name: "InventoryTests", dependencies: ["Inventory", "FarmTestSupport"]),
+        .testTarget(name: "RecipesTests", dependencies: ["Recipes"]),
+        .testTarget(name: "SchedulingTests", dependencies: ["Scheduling", "FarmTestSupport"]),
+        .testTarget(name: "RemoteTests", dependencies: ["Remote", "FarmTestSupport"]),
+        .testTarget(name: "WheelsTests", dependencies: ["Wheels", "FarmTestSupport"]),
+        .testTarget(name: "PublishingTests", dependencies: ["Publishing", "FarmTestSupport"]),
+        .testTarget(name: "ReleaseTests", dependencies: ["Release", "FarmTestSupport"]),
+        .testTarget(name: "FarmCommandsTests", dependencies: ["FarmCommands", "FarmTestSupport"]),
+    ]
+)

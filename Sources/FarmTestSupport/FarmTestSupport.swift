@@ -1,0 +1,1 @@
+// FarmTestSupport module. See README.md in this folder.

@@ -1,0 +1,1 @@
+// Publishing module. See README.md in this folder.

@@ -1,0 +1,1 @@
+// Release module. See README.md in this folder.

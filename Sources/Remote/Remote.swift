@@ -1,0 +1,1 @@
+// Remote module. See README.md in this folder.

@@ -1,0 +1,1 @@
+// Scheduling module. See README.md in this folder.

@@ -1,0 +1,1 @@
+// Wheels module. See README.md in this folder.

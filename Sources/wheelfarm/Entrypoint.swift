@@ -1,0 +1,8 @@
+import FarmCommands
+
+@main
+struct Entrypoint {
+    static func main() async {
+        await WheelfarmCommand.main()
+    }
+}
