@@ -1,1 +1,0 @@
-// FarmTestSupport module. See README.md in this folder.

@@ -1,1 +1,0 @@
-// Scheduling module. See README.md in this folder.
