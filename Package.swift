@@ -17,6 +17,7 @@ let package = Package(
         .package(url: "https://github.com/jpsim/Yams", from: "6.2.2"),
         .package(url: "https://github.com/apple/swift-log", from: "1.16.2"),
         .package(url: "https://github.com/apple/swift-crypto", from: "3.12.3"),
+        .package(url: "https://github.com/apple/swift-collections", from: "1.6.0"),
     ],
     targets: [
         // Thin entry point: everything lives in FarmCommands.
@@ -45,7 +46,9 @@ let package = Package(
         ]),
 
         // Pure placement policy and simulator: no I/O.
-        .target(name: "Scheduling", dependencies: ["FarmCore", "Inventory", "Recipes"]),
+        .target(name: "Scheduling", dependencies: [
+            "FarmCore", "Inventory", "Recipes", .product(name: "HeapModule", package: "swift-collections"),
+        ]),
 
         // libssh2, imported only by Remote.
         .systemLibrary(name: "CLibSSH2", pkgConfig: "libssh2", providers: [.apt(["libssh2-1-dev"])]),
