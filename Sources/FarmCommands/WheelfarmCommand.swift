@@ -29,3 +29,31 @@ func notAvailableYet(_ what: String) -> ExitCode {
     printError("wheelfarm: '\(what)' is not available yet in this build")
     return ExitCode(3)
 }
+
+extension WheelfarmCommand {
+    /// Parses the command line, runs the command and exits with wheelfarm's documented codes.
+    ///
+    /// ArgumentParser exits usage errors with 64 (EX_USAGE); wheelfarm's contract is 2 for
+    /// every configuration or usage error, so the mapping happens here.
+    public static func runMain(_ arguments: [String]? = nil) async -> Never {
+        do {
+            var command = try parseAsRoot(arguments)
+            if var asyncCommand = command as? AsyncParsableCommand {
+                try await asyncCommand.run()
+            } else {
+                try command.run()
+            }
+            exit(withError: nil)
+        } catch {
+            var code = exitCode(for: error)
+            if code == .validationFailure { code = ExitCode(2) }
+            let message = fullMessage(for: error)
+            if code == .success {
+                if !message.isEmpty { print(message) }
+            } else if !message.isEmpty {
+                printError(message)
+            }
+            exit(withError: code == .success ? nil : code)
+        }
+    }
+}
