@@ -22,15 +22,15 @@ public struct InventoryWatcher: Sendable {
     /// Time between two looks at the file.
     public let interval: Duration
     private let read: @Sendable () -> [UInt8]?
-    private let load: @Sendable () throws -> Inventory
+    private let load: @Sendable ([UInt8]) throws -> Inventory
 
     /// Creates a watcher from the two file operations it needs.
     ///
     /// - Parameters:
     ///   - read: the current bytes of the file, or `nil` when it cannot be read.
-    ///   - load: parses and validates the file, throwing an error that names the problem.
+    ///   - load: parses and validates those bytes, throwing an error that names the problem.
     public init(interval: Duration = .seconds(2), read: @escaping @Sendable () -> [UInt8]?,
-                load: @escaping @Sendable () throws -> Inventory) {
+                load: @escaping @Sendable ([UInt8]) throws -> Inventory) {
         self.interval = interval; self.read = read; self.load = load
     }
 
@@ -49,9 +49,20 @@ public struct InventoryWatcher: Sendable {
                     return true
                 }
                 guard changed else { continue }
-                guard bytes != nil else { return .rejected("the inventory file cannot be read (was it removed?)") }
-                do { return .updated(try load()) } catch { return .rejected(String(describing: error)) }
+                guard let bytes else { return .rejected("the inventory file cannot be read (was it removed?)") }
+                do { return .updated(try load(bytes)) } catch { return .rejected(String(describing: error)) }
             }
         })
+    }
+}
+
+extension InventoryWatcher {
+    /// A watcher of the inventory file at `path`, validating edits with ``InventoryLoader``.
+    public init(path: String, interval: Duration = .seconds(2), environment: LoaderEnvironment = .live) {
+        self.init(interval: interval,
+                  read: { FileManager.default.contents(atPath: path).map { [UInt8]($0) } },
+                  load: { bytes in
+                      try InventoryLoader.parse(String(decoding: bytes, as: UTF8.self), file: path, environment: environment)
+                  })
     }
 }
