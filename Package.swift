@@ -83,6 +83,10 @@ let package = Package(
             .product(name: "Logging", package: "swift-log"),
         ]),
 
+        // Benchmarks/scheduling.sh: makespan vs lower bound, first-fit and one host; placement speed.
+        .executableTarget(name: "scheduling-benchmark", dependencies: ["FarmCore", "Inventory", "Recipes", "Scheduling"],
+                          path: "Benchmarks/scheduling"),
+
         // Test-only helpers: sshd farm, index server, fixtures.
         .target(name: "FarmTestSupport", dependencies: ["FarmCore", "Inventory"]),
 
