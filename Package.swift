@@ -49,7 +49,7 @@ let package = Package(
         // Pure placement policy and simulator: no I/O.
         .target(name: "Scheduling", dependencies: [
             "FarmCore", "Inventory", "Recipes", .product(name: "HeapModule", package: "swift-collections"),
-        ]),
+        ], exclude: ["README.md"]),
 
         // libssh2, imported only by Remote.
         .systemLibrary(name: "CLibSSH2", pkgConfig: "libssh2", providers: [.apt(["libssh2-1-dev"])]),

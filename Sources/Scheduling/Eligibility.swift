@@ -27,6 +27,8 @@ public enum Ineligibility: Sendable, Hashable, CustomStringConvertible {
     /// The host is no longer in the inventory.
     case removed
 
+    /// A lowercase, human-readable description.
+
     public var description: String {
         switch self {
         case let .wrongArch(host, job): "is \(host.rawValue), job needs \(job.rawValue)"

@@ -13,6 +13,8 @@ public enum JobOutcome: Sendable, Hashable, Codable, CustomStringConvertible {
     /// The attempt was stopped because the run was cancelled.
     case cancelled
 
+    /// A lowercase, human-readable description.
+
     public var description: String {
         switch self {
         case .succeeded: "succeeded"
@@ -34,6 +36,8 @@ public enum JobRunnerError: Error, Sendable, Hashable, CustomStringConvertible {
     case connectionLost(String)
     /// The build ran and failed.
     case buildFailed(String)
+
+    /// A lowercase, human-readable description.
 
     public var description: String {
         switch self {

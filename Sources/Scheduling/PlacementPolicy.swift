@@ -153,21 +153,36 @@ extension PlacementPolicy {
             }
             freeNow = timelines.reduce(0) { $0 + $1.prefix { $0 == now }.count }
 
+            // Jobs of one variant and arch share flags; only Python and GCC (probe facts) differ.
+            // So: the flag checks once per (variant, arch) and host, the fact checks per class.
+            struct JobKey: Hashable { var package: String; var arch: Arch; var python: PythonVersion }
+            var jobClass: [JobKey: Int] = [:]
             var keyIndex: [EligibilityKey: Int] = [:]
+            var flagsOK: [DurationModel.Key: [Bool]] = [:]
             var durationIndex: [DurationModel.Key: Int] = [:]
+            struct Pair: Hashable { var c: Int; var d: Int }
+            var filled = Set<Pair>()
             classOf.reserveCapacity(queue.count); durationOf.reserveCapacity(queue.count)
             for request in queue {
-                let key = EligibilityKey(request.job)
-                if let c = keyIndex[key] { classOf.append(c) } else {
-                    let c = classHosts.count
-                    keyIndex[key] = c
-                    classHosts.append(hosts.indices.filter { h in
-                        !timelines[h].isEmpty
-                            && Eligibility.isEligible(host: hosts[h].host, job: request.job, facts: hosts[h].facts)
-                    })
-                    classOf.append(c)
+                let job = request.job
+                let dkey = DurationModel.Key(package: job.variant.package, arch: job.arch)
+                let jkey = JobKey(package: dkey.package, arch: dkey.arch, python: job.python)
+                let c: Int
+                if let known = jobClass[jkey] { c = known } else {
+                    let key = EligibilityKey(job)
+                    if let existing = keyIndex[key] { c = existing } else {
+                        c = classHosts.count
+                        keyIndex[key] = c
+                        let flags = flagsOK[dkey] ?? hosts.map { Eligibility.isEligible(host: $0.host, job: job, facts: nil) }
+                        flagsOK[dkey] = flags
+                        classHosts.append(hosts.indices.filter { h in
+                            flags[h] && !timelines[h].isEmpty
+                                && (hosts[h].facts == nil || Eligibility.isEligible(host: hosts[h].host, job: job, facts: hosts[h].facts))
+                        })
+                    }
+                    jobClass[jkey] = c
                 }
-                let dkey = DurationModel.Key(package: request.job.variant.package, arch: request.job.arch)
+                classOf.append(c)
                 let d: Int
                 if let existing = durationIndex[dkey] { d = existing } else {
                     d = estimates.count
@@ -175,8 +190,9 @@ extension PlacementPolicy {
                     estimates.append(Array(repeating: .nan, count: hosts.count))
                 }
                 durationOf.append(d)
-                for h in classHosts[classOf[classOf.count - 1]] where estimates[d][h].isNaN {
-                    estimates[d][h] = durations.expectedSeconds(for: request.job, on: hosts[h].host)
+                guard filled.insert(Pair(c: c, d: d)).inserted else { continue }
+                for h in classHosts[c] where estimates[d][h].isNaN {
+                    estimates[d][h] = durations.expectedSeconds(for: job, on: hosts[h].host)
                 }
             }
         }

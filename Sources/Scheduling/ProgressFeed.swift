@@ -38,6 +38,8 @@ public enum ProgressEvent: Sendable, Hashable, CustomStringConvertible {
     /// Every job reached a final state.
     case finished(succeeded: Int, failed: Int, cancelled: Int)
 
+    /// A lowercase, human-readable description.
+
     public var description: String {
         switch self {
         case let .jobQueued(j): "queued \(j)"
@@ -70,6 +72,8 @@ public struct ProgressUpdate: Sendable, Hashable, CustomStringConvertible {
 
     /// Creates an update.
     public init(time: Double, event: ProgressEvent) { self.time = time; self.event = event }
+
+    /// A lowercase, human-readable description.
 
     public var description: String { "[\(Timeline.format(seconds: time))] \(event)" }
 }

@@ -4,7 +4,12 @@ import Recipes
 public struct ScheduleReport: Sendable, Codable {
     /// How a job ended.
     public enum Status: String, Sendable, Codable, Hashable {
-        case succeeded, failed, cancelled
+        /// The wheel was built.
+        case succeeded
+        /// The job failed for good (see the reason).
+        case failed
+        /// The run was cancelled before the job finished.
+        case cancelled
     }
 
     /// One attempt at a job.
@@ -43,6 +48,8 @@ public struct ScheduleReport: Sendable, Codable {
     public var busySeconds: [String: Double]
     /// True when the run was cancelled.
     public var cancelled: Bool
+    /// The durations of the successful builds, to keep as history for the next run's ``DurationModel``.
+    public var observedDurations: [DurationSample]
 
     /// Jobs that succeeded.
     public var succeeded: [JobResult] { results.filter { $0.status == .succeeded } }

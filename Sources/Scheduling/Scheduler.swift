@@ -22,6 +22,16 @@ import Recipes
 ///   jobs are marked cancelled, running builds are cancelled (the runner must stop them) and
 ///   their real outcome is recorded, so the report is consistent: every job is exactly one of
 ///   succeeded, failed or cancelled.
+///
+/// Typical use by the release pipeline:
+/// ```swift
+/// let scheduler = Scheduler(jobs: jobs, inventory: inventory, runner: sshRunner, clock: ContinuousClock(),
+///                           facts: probedFacts, durations: DurationModel(history: journal.durations))
+/// let display = Task { for await update in scheduler.progress.subscribe() { render(update) } }
+/// let watcher = InventoryWatcher(path: inventoryPath)
+/// let report = await scheduler.run(inventoryChanges: watcher.changes(clock: ContinuousClock()))
+/// journal.durations += report.observedDurations
+/// ```
 public actor Scheduler<C: Clock> where C.Duration == Swift.Duration {
     /// Progress of the run; finished when ``run(inventoryChanges:)`` returns.
     public nonisolated let progress: ProgressFeed

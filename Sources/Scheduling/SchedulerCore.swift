@@ -82,6 +82,7 @@ struct SchedulerCore: Sendable {
     private(set) var hosts: [String: HostRecord] = [:]
     private(set) var runs: [Int: RunRecord] = [:]
     private(set) var busySeconds: [String: Double] = [:]
+    private(set) var observed: [DurationSample] = []
     private var nextRunID = 1
     private(set) var checksInFlight: Set<String> = []
     private(set) var cancelling = false
@@ -160,7 +161,7 @@ struct SchedulerCore: Sendable {
                 }
                 return ScheduleReport.JobResult(job: r.job, status: status, reason: reason, attempts: r.history)
             },
-            makespan: lastEnd, busySeconds: busySeconds, cancelled: cancelling)
+            makespan: lastEnd, busySeconds: busySeconds, cancelled: cancelling, observedDurations: observed)
     }
 
     // MARK: Handlers
@@ -196,8 +197,10 @@ struct SchedulerCore: Sendable {
         let job = jobs[j].job
         if case .succeeded = outcome {
             jobs[j].phase = .succeeded
-            durations.record(DurationSample(package: job.variant.package, arch: job.arch, host: name,
-                                            hostSpeed: run.ticket.host.speed, seconds: now - run.start))
+            let sample = DurationSample(package: job.variant.package, arch: job.arch, host: name,
+                                        hostSpeed: run.ticket.host.speed, seconds: now - run.start)
+            durations.record(sample)
+            observed.append(sample)
             hosts[name]?.failures = 0
             emit(.jobFinished(job, host: name, attempt: run.ticket.attempt, seconds: now - run.start))
             return

@@ -12,8 +12,11 @@ public final class VirtualClock: Clock, Sendable {
         public var offset: Duration
         /// Creates an instant at `offset` after zero.
         public init(offset: Duration) { self.offset = offset }
+        /// The instant `duration` later.
         public func advanced(by duration: Duration) -> Instant { Instant(offset: offset + duration) }
+        /// The duration from this instant to `other`.
         public func duration(to other: Instant) -> Duration { other.offset - offset }
+        /// Earlier instants come first.
         public static func < (l: Instant, r: Instant) -> Bool { l.offset < r.offset }
     }
 

@@ -44,6 +44,7 @@ struct SchedulerTests {
             #expect(result.attempts.map(\.outcome) == [.hostFailed("connection lost"), .succeeded])
             for job in jobs { #expect(runner.successes(of: job).count == 1, "\(job) built exactly once") }
             #expect(runner.allCalls.count == 3)
+            #expect(report.observedDurations.map(\.host).sorted() == [second.host, second.host], "history for the next run")
         }
     }
 
