@@ -17,6 +17,7 @@ let package = Package(
         .package(url: "https://github.com/jpsim/Yams", from: "6.2.2"),
         .package(url: "https://github.com/apple/swift-log", from: "1.16.2"),
         .package(url: "https://github.com/apple/swift-crypto", from: "3.12.3"),
+        .package(url: "https://github.com/groue/GRDB.swift", from: "7.10.0"),
     ],
     targets: [
         // Thin entry point: everything lives in FarmCommands.
@@ -27,26 +28,26 @@ let package = Package(
             "FarmCore", "Inventory", "Recipes", "Scheduling", "Remote", "Wheels", "Publishing", "Release",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
             .product(name: "Logging", package: "swift-log"),
-        ]),
+        ], exclude: ["README.md"]),
 
         // Shared vocabulary: CPU arch and capabilities, PEP 440 versions, Python versions, digests, errors.
         .target(name: "FarmCore", dependencies: [
             .product(name: "Crypto", package: "swift-crypto"),
             .product(name: "Yams", package: "Yams"),
-        ]),
+        ], exclude: ["README.md"]),
 
         // Build hosts: YAML loading with file/line/key diagnostics, groups, defaults, hot reload.
         .target(name: "Inventory", dependencies: [
             "FarmCore", .product(name: "Yams", package: "Yams"),
-        ]),
+        ], exclude: ["README.md"]),
 
         // Recipes and variants as data; job matrix expansion.
         .target(name: "Recipes", dependencies: [
             "FarmCore", .product(name: "Yams", package: "Yams"),
-        ]),
+        ], exclude: ["README.md"]),
 
         // Pure placement policy and simulator: no I/O.
-        .target(name: "Scheduling", dependencies: ["FarmCore", "Inventory", "Recipes"]),
+        .target(name: "Scheduling", dependencies: ["FarmCore", "Inventory", "Recipes"], exclude: ["README.md"]),
 
         // libssh2, imported only by Remote.
         .systemLibrary(name: "CLibSSH2", pkgConfig: "libssh2", providers: [.apt(["libssh2-1-dev"])]),
@@ -56,7 +57,7 @@ let package = Package(
             "FarmCore", "Inventory", "CLibSSH2",
             .product(name: "Logging", package: "swift-log"),
             .product(name: "Crypto", package: "swift-crypto"),
-        ]),
+        ], exclude: ["README.md"]),
 
         // Zydis x86 decoder, imported only by Wheels (ISA audit).
         .systemLibrary(name: "CZydis", providers: [.apt(["libzydis-dev"])]),
@@ -78,10 +79,11 @@ let package = Package(
         .target(name: "Release", dependencies: [
             "FarmCore", "Inventory", "Recipes", "Scheduling", "Remote", "Wheels", "Publishing",
             .product(name: "Logging", package: "swift-log"),
-        ]),
+            .product(name: "GRDB", package: "GRDB.swift"),
+        ], exclude: ["README.md"]),
 
         // Test-only helpers: sshd farm, index server, fixtures.
-        .target(name: "FarmTestSupport", dependencies: ["FarmCore", "Inventory"]),
+        .target(name: "FarmTestSupport", dependencies: ["FarmCore", "Inventory"], exclude: ["README.md"]),
 
         .testTarget(name: "FarmCoreTests", dependencies: ["FarmCore"]),
         .testTarget(name: "InventoryTests", dependencies: ["Inventory", "FarmTestSupport"]),
