@@ -18,6 +18,7 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-log", from: "1.16.2"),
         .package(url: "https://github.com/apple/swift-crypto", from: "3.12.3"),
         .package(url: "https://github.com/groue/GRDB.swift", from: "7.10.0"),
+        .package(url: "https://github.com/apple/swift-collections", from: "1.6.0"),
     ],
     targets: [
         // Thin entry point: everything lives in FarmCommands.
@@ -47,7 +48,9 @@ let package = Package(
         ], exclude: ["README.md"]),
 
         // Pure placement policy and simulator: no I/O.
-        .target(name: "Scheduling", dependencies: ["FarmCore", "Inventory", "Recipes"], exclude: ["README.md"]),
+        .target(name: "Scheduling", dependencies: [
+            "FarmCore", "Inventory", "Recipes", .product(name: "HeapModule", package: "swift-collections"),
+        ], exclude: ["README.md"]),
 
         // libssh2, imported only by Remote.
         .systemLibrary(name: "CLibSSH2", pkgConfig: "libssh2", providers: [.apt(["libssh2-1-dev"])]),
@@ -81,6 +84,10 @@ let package = Package(
             .product(name: "Logging", package: "swift-log"),
             .product(name: "GRDB", package: "GRDB.swift"),
         ], exclude: ["README.md"]),
+
+        // Benchmarks/scheduling.sh: makespan vs lower bound, first-fit and one host; placement speed.
+        .executableTarget(name: "scheduling-benchmark", dependencies: ["FarmCore", "Inventory", "Recipes", "Scheduling"],
+                          path: "Benchmarks/scheduling"),
 
         // Test-only helpers: sshd farm, index server, fixtures.
         .target(name: "FarmTestSupport", dependencies: ["FarmCore", "Inventory"], exclude: ["README.md"]),
