@@ -17,6 +17,7 @@ let package = Package(
         .package(url: "https://github.com/jpsim/Yams", from: "6.2.2"),
         .package(url: "https://github.com/apple/swift-log", from: "1.16.2"),
         .package(url: "https://github.com/apple/swift-crypto", from: "3.12.3"),
+        .package(url: "https://github.com/groue/GRDB.swift", from: "7.10.0"),
         .package(url: "https://github.com/apple/swift-collections", from: "1.6.0"),
     ],
     targets: [
@@ -28,23 +29,23 @@ let package = Package(
             "FarmCore", "Inventory", "Recipes", "Scheduling", "Remote", "Wheels", "Publishing", "Release",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
             .product(name: "Logging", package: "swift-log"),
-        ]),
+        ], exclude: ["README.md"]),
 
         // Shared vocabulary: CPU arch and capabilities, PEP 440 versions, Python versions, digests, errors.
         .target(name: "FarmCore", dependencies: [
             .product(name: "Crypto", package: "swift-crypto"),
             .product(name: "Yams", package: "Yams"),
-        ]),
+        ], exclude: ["README.md"]),
 
         // Build hosts: YAML loading with file/line/key diagnostics, groups, defaults, hot reload.
         .target(name: "Inventory", dependencies: [
             "FarmCore", .product(name: "Yams", package: "Yams"),
-        ]),
+        ], exclude: ["README.md"]),
 
         // Recipes and variants as data; job matrix expansion.
         .target(name: "Recipes", dependencies: [
             "FarmCore", .product(name: "Yams", package: "Yams"),
-        ]),
+        ], exclude: ["README.md"]),
 
         // Pure placement policy and simulator: no I/O.
         .target(name: "Scheduling", dependencies: [
@@ -59,7 +60,7 @@ let package = Package(
             "FarmCore", "Inventory", "CLibSSH2",
             .product(name: "Logging", package: "swift-log"),
             .product(name: "Crypto", package: "swift-crypto"),
-        ]),
+        ], exclude: ["README.md"]),
 
         // Zydis x86 decoder, imported only by Wheels (ISA audit).
         .systemLibrary(name: "CZydis", providers: [.apt(["libzydis-dev"])]),
@@ -81,14 +82,15 @@ let package = Package(
         .target(name: "Release", dependencies: [
             "FarmCore", "Inventory", "Recipes", "Scheduling", "Remote", "Wheels", "Publishing",
             .product(name: "Logging", package: "swift-log"),
-        ]),
+            .product(name: "GRDB", package: "GRDB.swift"),
+        ], exclude: ["README.md"]),
 
         // Benchmarks/scheduling.sh: makespan vs lower bound, first-fit and one host; placement speed.
         .executableTarget(name: "scheduling-benchmark", dependencies: ["FarmCore", "Inventory", "Recipes", "Scheduling"],
                           path: "Benchmarks/scheduling"),
 
         // Test-only helpers: sshd farm, index server, fixtures.
-        .target(name: "FarmTestSupport", dependencies: ["FarmCore", "Inventory"]),
+        .target(name: "FarmTestSupport", dependencies: ["FarmCore", "Inventory"], exclude: ["README.md"]),
 
         .testTarget(name: "FarmCoreTests", dependencies: ["FarmCore"]),
         .testTarget(name: "InventoryTests", dependencies: ["Inventory", "FarmTestSupport"]),

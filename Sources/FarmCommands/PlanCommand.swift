@@ -9,12 +9,12 @@ struct PlanCommand: AsyncParsableCommand {
         commandName: "plan",
         abstract: "Show the job matrix and which hosts can build each job natively.",
         discussion: """
-        Nothing is started: the inventory and the recipe alone decide. A host can build a job when
-        its arch matches, it has every CPU flag the variant requires, it has none of the flags the
-        variant forbids (they would leak into the wheel), it is not reserved for other work and it is
+        Nothing is started: the inventory and the recipe alone decide. A host can build a job when \
+        its arch matches, it has every CPU flag the variant requires, it has none of the flags the \
+        variant forbids (they would leak into the wheel), it is not reserved for other work and it is \
         not draining. Jobs no host can take are listed with the reason and the closest host.
 
-        Exit codes: 0 every job has a host, 1 some job cannot be placed, 2 usage or inventory error.
+        Exit codes: 0 every job has a host, 1 some job cannot be placed, 2 usage or inventory error. \
         The --json document is described in docs/PLAN-JSON.md.
         """)
 

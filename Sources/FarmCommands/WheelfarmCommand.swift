@@ -6,12 +6,13 @@ public struct WheelfarmCommand: AsyncParsableCommand {
         commandName: "wheelfarm",
         abstract: "Build, verify and publish CPU-variant Python wheels on a farm of build hosts.",
         discussion: """
-        A release expands a job matrix (variant × arch × Python × upstream version), places each job
-        on an inventory host that can build it natively, builds over SSH, verifies every wheel
+        A release expands a job matrix (variant × arch × Python × upstream version), places each job \
+        on an inventory host that can build it natively, builds over SSH, verifies every wheel \
         centrally (including an audit of the CPU instructions it contains) and publishes it.
 
         Start with `wheelfarm plan` to see what a release would build and where.
-        Exit codes: 0 success, 1 some work failed or could not be placed, 2 configuration or usage
+
+        Exit codes: 0 success, 1 some work failed or could not be placed, 2 configuration or usage \
         error, 3 the command is not available in this build.
         """,
         version: "0.1.0",
