@@ -14,7 +14,8 @@ struct SimulateCommand: AsyncParsableCommand {
         The scheduler's own decision logic runs against simulated time: each build takes the
         variant's estimated minutes (recipe `estimated_minutes`, or --duration) divided by the
         host's speed, varied by --jitter; hosts can die, drain or leave at given minutes. Nothing
-        is contacted. The same options and seed always give the same result.
+        is contacted. --join holds a host of the inventory back until a minute, as if it were added
+        to the inventory file then. The same options and seed always give the same result.
 
         The lower bound is the larger of, over every capability class (the hosts a job may run on,
         and unions of them): total work over the classes' capacity, and the longest single job on
@@ -55,6 +56,10 @@ struct SimulateCommand: AsyncParsableCommand {
 
     @Option(name: .long, parsing: .singleValue, help: ArgumentHelp("A host is removed from the inventory at a minute (repeatable).", valueName: "host@min"))
     var remove: [String] = []
+
+    @Option(name: .long, parsing: .singleValue, help: ArgumentHelp(
+        "A host of the inventory is absent at the start and added at a minute (repeatable).", valueName: "host@min"))
+    var join: [String] = []
 
     @Option(name: .long, help: "Width of the text timeline in columns.")
     var width: Int = 72
@@ -127,8 +132,14 @@ struct SimulateCommand: AsyncParsableCommand {
             let (h, at, _) = try hostAndMinutes(item, option: "--remove", allowRange: false)
             incidents.append(.hostLeaves(h, at: at * 60))
         }
+        var initial = inventory
+        for item in join {
+            let (h, at, _) = try hostAndMinutes(item, option: "--join", allowRange: false)
+            initial.hosts.removeAll { $0.name == h }
+            incidents.append(.hostJoins(inventory[h]!, at: at * 60))
+        }
         return SimulationScenario(
-            inventory: inventory, jobs: jobs, durations: DurationModel(baseMinutes: base), jitter: jitter,
+            inventory: initial, jobs: jobs, durations: DurationModel(baseMinutes: base), jitter: jitter,
             buildFailureRate: buildFailureRate, incidents: incidents,
             configuration: SchedulerConfiguration(strategy: PlacementPolicy.Strategy(rawValue: policy)!, maxBuildAttempts: maxBuildAttempts),
             seed: seed)

@@ -118,6 +118,37 @@ struct SchedulerTests {
         }
     }
 
+    @Test func aJobThatLosesEveryHostItTouchesFailsAfterTheHostFailureLimit() async throws {
+        try await withDeadlockGuard {
+            let runner = GateRunner(auto: { _ in .hostFailed("connection lost") })
+            let hosts = (1...6).map { Fixture.host("h\($0)") }
+            let config = SchedulerConfiguration(maxHostFailuresPerJob: 4)
+            let scheduler = Scheduler(jobs: [Fixture.job(common)], inventory: Inventory(hosts: hosts), runner: runner,
+                                      clock: VirtualClock(), configuration: config)
+            let report = await scheduler.run()
+            #expect(runner.allCalls.count == 4)
+            #expect(Set(runner.allCalls.map(\.host)).count == 4, "each attempt went to a host not yet quarantined")
+            #expect(report.results[0].status == .failed)
+            #expect(report.results[0].reason?.contains("lost its build host 4 time(s)") == true)
+        }
+    }
+
+    @Test func probeFactsSteerJobsToHostsWithTheirPythonAndCompiler() async throws {
+        try await withDeadlockGuard {
+            let needsGCC = Fixture.variant("bf16", requires: ["avx2"], gcc: "12.3")
+            let runner = GateRunner(auto: { _ in .succeeded })
+            let facts = [
+                "old": HostFacts(pythons: [PythonVersion("3.12")!], gccVersion: PEP440Version("12.2")),
+                "new": HostFacts(pythons: [PythonVersion("3.11")!], canProvisionPython: true, gccVersion: PEP440Version("13.1")),
+            ]
+            let scheduler = Scheduler(jobs: Fixture.jobs(needsGCC, count: 3),
+                                      inventory: Inventory(hosts: [Fixture.host("old", slots: 3), Fixture.host("new")]),
+                                      runner: runner, clock: VirtualClock(), facts: facts)
+            let report = await scheduler.run()
+            #expect(report.results.allSatisfy { $0.builtOn == "new" }, "GCC 12.2 is too old for the variant")
+        }
+    }
+
     @Test func jobsNoHostCanTakeFailAtOnceWithTheReasonAndTheOthersGoOn() async throws {
         try await withDeadlockGuard {
             let amx = Fixture.variant("amx", requires: ["avx2", "amx_bf16", "amx_tile"])

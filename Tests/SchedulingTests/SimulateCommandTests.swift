@@ -52,6 +52,15 @@ struct SimulateCommandTests {
         }
     }
 
+    @Test func aHostJoiningLaterGetsWorkFromThatMinute() throws {
+        let (doc, _) = try document(["--join", "cascade-2@120"])
+        let (all, _) = try document([])
+        #expect(doc.succeeded == 72)
+        #expect(doc.makespanSeconds >= all.makespanSeconds)
+        let late = try #require(doc.hosts.first { $0.name == "cascade-2" })
+        #expect(late.busySeconds > 0, "the host that joined at minute 120 built something")
+    }
+
     @Test func badIncidentsAreUsageErrors() throws {
         let r = try TestProcess.wheelfarm(release + ["--kill", "skylak-1@40"])
         #expect(r.status == 2)
