@@ -1,3 +1,4 @@
+import struct Inventory.Host
 import FarmCore
 import Foundation
 import Inventory
@@ -316,7 +317,7 @@ public final class SSHTestFarm: @unchecked Sendable {
         process.executableURL = URL(fileURLWithPath: "/usr/bin/unshare")
         process.arguments = ["--mount", "--pid", "--fork", "--mount-proc", "--propagation", "private", "--kill-child",
                              "/bin/sh", "-c", setup.joined(separator: " && ")]
-        FileManager.default.createFile(atPath: f.logPath, contents: nil)
+        _ = FileManager.default.createFile(atPath: f.logPath, contents: nil)
         let log = try FileHandle(forWritingTo: URL(fileURLWithPath: f.logPath))
         try log.seekToEnd()
         process.standardOutput = log

@@ -1,3 +1,4 @@
+import struct Inventory.Host
 import Foundation
 import Inventory
 import Logging
@@ -28,6 +29,12 @@ public struct HostCheckResult: Sendable, Hashable, Codable {
     public var errorKind: String?
     /// The error message when the check failed.
     public var error: String?
+
+    enum CodingKeys: String, CodingKey {
+        case host, endpoint, ok, reachable, authenticated, user, error
+        case hostKey = "host_key", authenticatedBy = "authenticated_by", connectSeconds = "connect_seconds"
+        case roundTripSeconds = "round_trip_seconds", errorKind = "error_kind"
+    }
 }
 
 /// Checks that hosts can be reached and logged into.
@@ -65,7 +72,7 @@ public enum HostChecker {
             result.connectSeconds = connectTime.seconds
             result.reachable = true
             result.authenticated = true
-            if let ssh = transport as? SSHTransport, let info = await ssh.lastConnection {
+            if let sshTransport = transport as? SSHTransport, let info = await sshTransport.lastConnection {
                 result.user = info.user
                 result.authenticatedBy = info.authenticatedBy
                 result.hostKey = info.hostKeyStatus.rawValue

@@ -12,8 +12,9 @@ import Glibc
 enum LocalProcess {
     static func run(_ request: ExecRequest, host: String, control: OperationControl,
                     output: @Sendable (ExecOutput) -> Void) throws -> ExecStatus {
-        var stdinPipe: [Int32] = [-1, -1], stdoutPipe: [Int32] = [-1, -1], stderrPipe: [Int32] = [-1, -1]
-        guard pipe2(&stdinPipe, O_CLOEXEC) == 0, pipe2(&stdoutPipe, O_CLOEXEC) == 0, pipe2(&stderrPipe, O_CLOEXEC) == 0 else {
+        let stdinPipe = makePipe(nonBlocking: false), stdoutPipe = makePipe(nonBlocking: false)
+        let stderrPipe = makePipe(nonBlocking: false)
+        guard stdinPipe[0] >= 0, stdoutPipe[0] >= 0, stderrPipe[0] >= 0 else {
             throw TransportError(.localIO, host: host, "cannot create pipes: \(errnoText())")
         }
         var actions = posix_spawn_file_actions_t()

@@ -1,3 +1,4 @@
+import struct Inventory.Host
 import FarmCore
 import Foundation
 import Inventory

@@ -18,8 +18,7 @@ final class OperationControl: Sendable {
     let deadline: ContinuousClock.Instant?
 
     init(timeout: Duration?) {
-        var fds: [Int32] = [-1, -1]
-        if pipe2(&fds, Int32(O_NONBLOCK | O_CLOEXEC)) != 0 { fds = [-1, -1] }
+        let fds = makePipe(nonBlocking: true)
         wakeFD = fds[0]; wakeWriteFD = fds[1]
         deadline = timeout.map { ContinuousClock.now + $0 }
     }
@@ -78,4 +77,16 @@ final class OutputCollector: Sendable {
     }
 
     func take() -> (Data, Data) { state.withLock { $0 } }
+}
+
+/// A pipe with close-on-exec set on both ends (and non-blocking if asked); `[-1, -1]` on failure.
+/// (`pipe2` is not visible through the Glibc module, hence `pipe` + `fcntl`.)
+func makePipe(nonBlocking: Bool) -> [Int32] {
+    var fds: [Int32] = [-1, -1]
+    guard pipe(&fds) == 0 else { return [-1, -1] }
+    for fd in fds {
+        _ = fcntl(fd, F_SETFD, FD_CLOEXEC)
+        if nonBlocking { _ = fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK) }
+    }
+    return fds
 }

@@ -1,3 +1,4 @@
+import struct Inventory.Host
 import FarmCore
 import FarmTestSupport
 import Foundation
@@ -28,7 +29,8 @@ struct SSHTransportTests {
             let error = await transportError { try await t.connect() }
             #expect(error?.kind == .hostKey)
             #expect(error?.message.contains("unknown host key") == true)
-            #expect(error?.message.contains(try fingerprint(farm, "builder")) == true)
+            let fp = try fingerprint(farm, "builder")
+            #expect(error?.message.contains(fp) == true)
             #expect(error?.message.contains("ssh-keyscan -p \(farm.files("builder").port)") == true)
             #expect(error?.message.contains("accept-new") == true)
         }
@@ -38,12 +40,13 @@ struct SSHTransportTests {
     func changedHostKey() async throws {
         try await SSHTestFarm.withFarm([SimulatedHost(name: "builder")]) { farm in
             try farm.changeHostKey("builder")  // known_hosts still has the old key
+            let fp = try fingerprint(farm, "builder")
             for mode in SSHSettings.HostKeyChecking.allCases {
                 let t = transport(farm, settings: farm.sshSettings(hostKeyChecking: mode))
                 let error = await transportError { try await t.connect() }
                 #expect(error?.kind == .hostKey)
                 #expect(error?.message.contains("host key mismatch") == true)
-                #expect(error?.message.contains(try fingerprint(farm, "builder")) == true)
+                #expect(error?.message.contains(fp) == true)
                 #expect(error?.message.contains("ssh-keygen -R") == true)
             }
         }

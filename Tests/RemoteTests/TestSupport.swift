@@ -1,8 +1,11 @@
+import struct Inventory.Host
 import FarmCore
 import FarmTestSupport
 import Foundation
 import Inventory
 import Logging
+import Synchronization
+import Testing
 @testable import Remote
 
 /// Which transport a behavioural test runs against.
@@ -66,6 +69,16 @@ func randomFile(_ path: String, megabytes: Int) throws {
 
 /// True while a process with `pid` exists (seen from the host where `transport` runs commands).
 func remoteProcessExists(_ transport: any Transport, pid: String) async throws -> Bool {
-    let result = try await transport.run("kill -0 \(pid) 2>/dev/null && echo alive || echo gone")
+    // A zombie (exited, not yet reaped by init) counts as gone.
+    let result = try await transport.run("s=$(awk '{print $3}' /proc/\(pid)/stat 2>/dev/null); [ -n \"$s\" ] && [ \"$s\" != Z ] && echo alive || echo gone")
     return result.stdoutText.contains("alive")
+}
+
+/// Counts output pieces per stream.
+final class ChunkCounter: Sendable {
+    private let state = Mutex((stdout: 0, stderr: 0))
+    func count(_ piece: ExecOutput) {
+        state.withLock { c in if case .stdout = piece { c.stdout += 1 } else { c.stderr += 1 } }
+    }
+    var counts: (stdout: Int, stderr: Int) { state.withLock { $0 } }
 }

@@ -15,11 +15,11 @@ struct TransportBehaviourTests {
             let blob = dir.appendingPathComponent("blob").path
             try await transport.checkedRun(ExecRequest("head -c 4000000 /dev/urandom > \(blob)"))
             let expected = try await transport.checkedRun(ExecRequest("sha256sum < \(blob)")).stdoutText.prefix(64)
-            let chunks = Mutex((out: 0, err: 0))
+            let chunks = ChunkCounter()
             let collected = OutputCollector()
             let status = try await transport.exec(ExecRequest("cat \(blob) & cat \(blob) >&2; cat \(blob) | head -c 1000 >&2; wait")) { piece in
                 collected.append(piece)
-                chunks.withLock { c in if case .stdout = piece { c.out += 1 } else { c.err += 1 } }
+                chunks.count(piece)
             }
             let (out, err) = collected.take()
             #expect(status == .exited(0))
@@ -29,8 +29,8 @@ struct TransportBehaviourTests {
             #expect(SHA256Digest.of(err.prefix(4_000_000)).hex == expected)
             #expect(err.suffix(1000) == out.prefix(1000))
             // Output was streamed in many pieces, not delivered once at the end.
-            #expect(chunks.withLock { $0.out } > 4)
-            #expect(chunks.withLock { $0.err } > 4)
+            #expect(chunks.counts.stdout > 4)
+            #expect(chunks.counts.stderr > 4)
         }
     }
 

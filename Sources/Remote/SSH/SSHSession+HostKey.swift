@@ -1,3 +1,4 @@
+import struct Inventory.Host
 import CLibSSH2
 import Foundation
 import Inventory

@@ -1,3 +1,4 @@
+import struct Inventory.Host
 import CLibSSH2
 import FarmCore
 import Foundation
@@ -55,9 +56,10 @@ final class SSHSession: @unchecked Sendable {
         self.host = host; self.settings = settings; self.options = options; self.logger = logger
         let box = KeepaliveBox()
         keepaliveBox = box
+        var hook: (@Sendable () -> Void)?
+        if settings.keepaliveInterval > 0 { hook = { box.session?.idleKeepalive() } }
         thread = BlockingThread(name: "wheelfarm-ssh-\(host.name)",
-                                idleInterval: TimeInterval(max(1, settings.keepaliveInterval)),
-                                idle: settings.keepaliveInterval > 0 ? { box.session?.idleKeepalive() } : nil)
+                                idleInterval: TimeInterval(max(1, settings.keepaliveInterval)), idle: hook)
     }
 
     /// True while the session can take more operations.

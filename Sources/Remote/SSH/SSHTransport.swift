@@ -1,3 +1,4 @@
+import struct Inventory.Host
 import Foundation
 import Inventory
 import Logging
