@@ -167,7 +167,7 @@ public final class SSHTestFarm: @unchecked Sendable {
     /// SSH settings for this farm: its known_hosts, strict checking, a short connect timeout.
     public func sshSettings(hostKeyChecking: SSHSettings.HostKeyChecking = .strict, knownHosts: String? = nil) -> SSHSettings {
         SSHSettings(knownHosts: knownHosts ?? knownHostsPath, hostKeyChecking: hostKeyChecking,
-                    connectTimeout: 5, keepaliveInterval: 5)
+                    connectTimeout: 20, keepaliveInterval: 5)
     }
 
     /// An inventory file (see docs/INVENTORY-FORMAT.md) describing the farm.
@@ -176,7 +176,7 @@ public final class SSHTestFarm: @unchecked Sendable {
             "ssh:",
             "  known_hosts: \(knownHostsPath)",
             "  host_key_checking: \(hostKeyChecking.rawValue)",
-            "  connect_timeout: 5",
+            "  connect_timeout: 20",
             "  keepalive: 5",
             "hosts:",
         ]
