@@ -9,9 +9,10 @@ import Glibc
 extension SSHSession {
     /// Receives `remotePath` over SCP into a ``DownloadSink`` (temporary file, hashed as it arrives).
     ///
-    /// SCP rather than SFTP: both measured alike on loopback with libssh2 1.10 (see the benchmark),
+    /// SCP rather than SFTP: with libssh2 1.10 SFTP reads measured no faster than SCP on loopback,
     /// and SCP is one channel read loop with the size known up front, which also makes a truncated
-    /// transfer (EOF before that size) easy to tell from a complete one.
+    /// transfer (EOF before that size) easy to tell from a complete one. Benchmarks/ssh-download.sh
+    /// compares it with OpenSSH `scp`.
     func download(_ remotePath: String, to localPath: String, expected: ExpectedFile,
                   control: OperationControl) throws -> DownloadResult {
         guard let session = handle, isUsable else {
