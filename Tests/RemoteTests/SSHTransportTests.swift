@@ -197,6 +197,34 @@ struct SSHTransportTests {
         }
     }
 
+    @Test("a host killed mid-download gives connection lost and leaves no partial file")
+    func hostKilledMidDownload() async throws {
+        try await SSHTestFarm.withFarm([SimulatedHost(name: "builder")]) { farm in
+            let t = transport(farm)
+            let remote = farm.directory.appendingPathComponent("big.whl").path
+            try await t.checkedRun(ExecRequest("truncate -s 1G \(remote)"))
+            let local = farm.directory.appendingPathComponent("downloads")
+            try FileManager.default.createDirectory(at: local, withIntermediateDirectories: true)
+            let download = Task {
+                try await t.download(remote, to: local.appendingPathComponent("big.whl").path, expected: .any)
+            }
+            // Wait until bytes are arriving in the partial file, then pull the plug.
+            let deadline = Date().addingTimeInterval(60)
+            while Date() < deadline {
+                let partial = try FileManager.default.contentsOfDirectory(atPath: local.path).first { $0.contains("partial") }
+                if let partial, let size = try? FileManager.default.attributesOfItem(
+                    atPath: local.appendingPathComponent(partial).path)[.size] as? Int, size > 0 { break }
+                try await Task.sleep(for: .milliseconds(10))
+            }
+            farm.kill("builder")
+            var kind: TransportError.Kind?
+            if case .failure(let error as TransportError) = await download.result { kind = error.kind }
+            #expect(kind == .connectionLost)
+            #expect(try FileManager.default.contentsOfDirectory(atPath: local.path).isEmpty)
+            await t.close()
+        }
+    }
+
     @Test("100 sequential execs reuse one authenticated session")
     func sessionReuse() async throws {
         try await SSHTestFarm.withFarm([SimulatedHost(name: "builder")]) { farm in
