@@ -26,10 +26,11 @@ public struct SimulatedHost: Sendable, Hashable {
 /// A farm of real OpenSSH servers on loopback, one per simulated host, for tests and benchmarks.
 ///
 /// Each host gets its own loopback address (127.x.y.z) and free port, its own ed25519 host key and
-/// sshd config, and runs as `unshare -m -p -f --mount-proc --kill-child sh -c '… exec sshd -D'`:
+/// sshd config, and runs as `unshare -m -p -f --mount-proc --kill-child sh -c '…; sshd -D & read'`:
 /// a private mount namespace (for the fake `/proc/cpuinfo` and `uname`) and a PID namespace whose
-/// init is sshd, so that SIGKILL to the `unshare` process kills sshd and every session below it at
-/// once (``kill(_:)``: an abrupt host failure). One ed25519 client key is authorised on every host;
+/// init is that shell, so that SIGKILL to the `unshare` process kills sshd and every session below
+/// it at once (``kill(_:)``: an abrupt host failure), and so that the host also goes when the test
+/// process dies without cleaning up (the shell's stdin is a pipe only the test process holds). One ed25519 client key is authorised on every host;
 /// ``knownHostsPath`` lists every host key. Everything is stopped by PID in ``stop()`` (also run
 /// by `deinit`, and by ``withFarm(_:_:)`` when the body throws). Needs root and `openssh-server`.
 public final class SSHTestFarm: @unchecked Sendable {
@@ -64,6 +65,7 @@ public final class SSHTestFarm: @unchecked Sendable {
 
     private let lock = NSLock()
     private var running: [String: Process] = [:]
+    private var lifelines: [String: Pipe] = [:]
     private var agents: [SSHTestAgent] = []
     private var stopped = false
 
@@ -132,7 +134,8 @@ public final class SSHTestFarm: @unchecked Sendable {
 
     /// SIGKILLs the host's sshd and every session process (its PID namespace), like a power cut.
     public func kill(_ name: String) {
-        let process = lock.withLock { running.removeValue(forKey: name) }
+        let (process, lifeline) = lock.withLock { (running.removeValue(forKey: name), lifelines.removeValue(forKey: name)) }
+        defer { try? lifeline?.fileHandleForWriting.close() }
         guard let process else { return }
         Glibc.kill(process.processIdentifier, SIGKILL)
         waitForExit(process)
@@ -243,7 +246,7 @@ public final class SSHTestFarm: @unchecked Sendable {
         let (processes, agentList) = lock.withLock { () -> ([Process], [SSHTestAgent]) in
             if stopped { return ([], []) }
             stopped = true
-            defer { running.removeAll(); agents.removeAll() }
+            defer { running.removeAll(); agents.removeAll(); lifelines.removeAll() }
             return (Array(running.values), agents)
         }
         guard !processes.isEmpty || !agentList.isEmpty || FileManager.default.fileExists(atPath: directory.path) else { return }
@@ -318,7 +321,12 @@ public final class SSHTestFarm: @unchecked Sendable {
         if FileManager.default.fileExists(atPath: cpuinfo) { setup.append("mount --bind \(cpuinfo) /proc/cpuinfo") }
         let uname = f.directory.appendingPathComponent("uname").path
         if FileManager.default.fileExists(atPath: uname) { setup.append("mount --bind \(uname) /usr/bin/uname") }
-        setup.append("exec /usr/sbin/sshd -f \(f.directory.appendingPathComponent("sshd_config").path) -D -e")
+        // The namespace's init is this shell: sshd runs below it while the shell waits for EOF on
+        // its stdin, a pipe whose write end only this process holds. When the test process dies,
+        // even by a crash, the shell returns and the kernel kills the whole PID namespace.
+        setup.append("{ /usr/sbin/sshd -f \(f.directory.appendingPathComponent("sshd_config").path) -D -e </dev/null & read -r _; }")
+        let lifeline = Pipe()
+        _ = fcntl(lifeline.fileHandleForWriting.fileDescriptor, F_SETFD, FD_CLOEXEC)
         let process = Process()
         process.executableURL = URL(fileURLWithPath: "/usr/bin/unshare")
         process.arguments = ["--mount", "--pid", "--fork", "--mount-proc", "--propagation", "private", "--kill-child",
@@ -328,10 +336,11 @@ public final class SSHTestFarm: @unchecked Sendable {
         try log.seekToEnd()
         process.standardOutput = log
         process.standardError = log
-        process.standardInput = FileHandle.nullDevice
+        process.standardInput = lifeline
         try process.run()
         try? log.close()
-        lock.withLock { running[name] = process }
+        try? lifeline.fileHandleForReading.close()
+        lock.withLock { running[name] = process; lifelines[name] = lifeline }
 
         // Ready when the port accepts connections.
         let deadline = Date().addingTimeInterval(10)
