@@ -225,6 +225,24 @@ struct SSHTransportTests {
         }
     }
 
+    @Test("output from the login shell's start-up files does not hide the process group")
+    func noisyLoginShell() async throws {
+        try await SSHTestFarm.withFarm([SimulatedHost(name: "builder")]) { farm in
+            let home = farm.files("builder").directory.appendingPathComponent("home")
+            try "echo from-bashrc\n".write(to: home.appendingPathComponent(".bashrc"), atomically: true, encoding: .utf8)
+            let t = transport(farm)
+            #expect(try await t.run("echo hi").stdoutText == "from-bashrc\nhi\n")
+            let pidFile = farm.directory.appendingPathComponent("noisy.pid").path
+            let error = await transportError {
+                _ = try await t.run(ExecRequest("sleep 600 & echo $! > \(pidFile); wait", timeout: .seconds(1)))
+            }
+            #expect(error?.kind == .timeout)
+            let pid = try String(contentsOfFile: pidFile, encoding: .utf8).trimmingCharacters(in: .whitespacesAndNewlines)
+            #expect(try await remoteProcessExists(t, pid: pid) == false)
+            await t.close()
+        }
+    }
+
     @Test("100 sequential execs reuse one authenticated session")
     func sessionReuse() async throws {
         try await SSHTestFarm.withFarm([SimulatedHost(name: "builder")]) { farm in

@@ -9,9 +9,9 @@ extension SSHSession {
     /// Runs `request` on a new channel, streaming output until the remote side closes it.
     ///
     /// Process groups: sshd starts each exec's shell as the leader of a new session, so the shell's
-    /// PID is also its process group. The command line printed by ``remoteScript(for:)`` first
-    /// writes that PID on stdout (consumed here, never passed on), then `exec`s `/bin/sh -c` with
-    /// the user's command, keeping the PID. On cancellation or timeout a second channel runs
+    /// PID is also its process group. The command line first writes that PID on stdout behind a
+    /// marker (consumed here, never passed on), then `exec`s `/bin/sh -c` with the user's command
+    /// (see ``Shell/script(for:)``), keeping the PID. On cancellation or timeout a second channel runs
     /// `kill -TERM -- -PGID`, waits the grace period and sends SIGKILL: everything the command
     /// started goes, unless it moved itself to another process group (`setsid`, daemons).
     func exec(_ request: ExecRequest, control: OperationControl,
@@ -20,7 +20,8 @@ extension SSHSession {
             throw TransportError(.connectionLost, host: host.name, "the connection to '\(endpoint)' is closed")
         }
         let what = "running '\(request.command)'"
-        let script = "echo $$; " + Shell.script(for: request)
+        let marker = "wheelfarm-pgid:"
+        let script = "echo \(marker)$$; " + Shell.script(for: request)
         let channel: OpaquePointer
         do {
             guard let opened = try retryPointer(control, { wf_channel_open_session(session) }) else {
@@ -38,14 +39,21 @@ extension SSHSession {
 
         var pgid: Int32?
         var pidLine = Data()
+        // Lines before the marker line (printed by the login shell's start-up files) are output.
         func deliverStdout(_ data: Data) {
             if pgid != nil { output(.stdout(data)); return }
             pidLine.append(data)
-            guard let newline = pidLine.firstIndex(of: UInt8(ascii: "\n")) else { return }
-            pgid = Int32(String(decoding: pidLine[pidLine.startIndex..<newline], as: UTF8.self)) ?? -1
-            let rest = pidLine[pidLine.index(after: newline)...]
-            if !rest.isEmpty { output(.stdout(Data(rest))) }
-            pidLine = Data()
+            while pgid == nil, let newline = pidLine.firstIndex(of: UInt8(ascii: "\n")) {
+                let line = String(decoding: pidLine[pidLine.startIndex..<newline], as: UTF8.self)
+                let rest = Data(pidLine[pidLine.index(after: newline)...])
+                if line.hasPrefix(marker) {
+                    pgid = Int32(line.dropFirst(marker.count)) ?? -1
+                    if !rest.isEmpty { output(.stdout(rest)) }
+                } else {
+                    output(.stdout(Data(pidLine[pidLine.startIndex...newline])))
+                }
+                pidLine = rest
+            }
         }
 
         let stdinData = request.stdin ?? Data()
