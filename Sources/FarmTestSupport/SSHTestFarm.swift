@@ -429,7 +429,8 @@ public final class SSHTestAgent: @unchecked Sendable {
         try process.run()
         let agent = SSHTestAgent(socketPath: socket, process: process)
         let deadline = Date().addingTimeInterval(5)
-        while !FileManager.default.fileExists(atPath: socket) {
+        // The socket file appears at bind(), before listen(): wait until it accepts connections.
+        while !canConnectUnix(socket) {
             if Date() > deadline || !process.isRunning {
                 agent.stop()
                 throw FarmError(code: "farm.agent", message: "ssh-agent did not create '\(socket)'")
@@ -466,4 +467,22 @@ public final class SSHTestAgent: @unchecked Sendable {
 /// without one (the concurrency pool's) and can starve other tests.
 func waitForExit(_ process: Process) {
     while process.isRunning { usleep(5_000) }
+}
+
+/// True when a Unix stream socket at `path` accepts a connection.
+func canConnectUnix(_ path: String) -> Bool {
+    let fd = socket(AF_UNIX, Int32(SOCK_STREAM.rawValue), 0)
+    guard fd >= 0 else { return false }
+    defer { close(fd) }
+    var address = sockaddr_un()
+    address.sun_family = sa_family_t(AF_UNIX)
+    let bytes = Array(path.utf8)
+    guard bytes.count < MemoryLayout.size(ofValue: address.sun_path) else { return false }
+    withUnsafeMutableBytes(of: &address.sun_path) { raw in
+        for (i, b) in bytes.enumerated() { raw[i] = b }
+        raw[bytes.count] = 0
+    }
+    return withUnsafePointer(to: &address) {
+        $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(fd, $0, socklen_t(MemoryLayout<sockaddr_un>.size)) }
+    } == 0
 }
