@@ -341,6 +341,7 @@ final class SSHSession: @unchecked Sendable {
         // Normally `shutdown()` ran; this only releases what an abandoned session still holds.
         if let session { libssh2_session_free(session) }
         if socketFD >= 0 { Glibc.close(socketFD) }
+        thread.stop()
     }
 }
 
