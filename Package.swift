@@ -92,11 +92,18 @@ let package = Package(
         // Test-only helpers: sshd farm, index server, fixtures.
         .target(name: "FarmTestSupport", dependencies: ["FarmCore", "Inventory"], exclude: ["README.md"]),
 
+        // Benchmarks/ssh-download.sh: wheelfarm's SSH download against OpenSSH scp.
+        .executableTarget(name: "ssh-download-bench", dependencies: [
+            "Remote", "FarmTestSupport", "Inventory", .product(name: "Logging", package: "swift-log"),
+        ], path: "Benchmarks/ssh-download"),
+
         .testTarget(name: "FarmCoreTests", dependencies: ["FarmCore"]),
         .testTarget(name: "InventoryTests", dependencies: ["Inventory", "FarmTestSupport"]),
         .testTarget(name: "RecipesTests", dependencies: ["Recipes"]),
         .testTarget(name: "SchedulingTests", dependencies: ["Scheduling", "FarmTestSupport"]),
-        .testTarget(name: "RemoteTests", dependencies: ["Remote", "FarmTestSupport"]),
+        .testTarget(name: "RemoteTests", dependencies: [
+            "Remote", "FarmTestSupport", .product(name: "Logging", package: "swift-log"),
+        ]),
         .testTarget(name: "WheelsTests", dependencies: ["Wheels", "FarmTestSupport"]),
         .testTarget(name: "PublishingTests", dependencies: ["Publishing", "FarmTestSupport"]),
         .testTarget(name: "ReleaseTests", dependencies: ["Release", "FarmTestSupport"]),
