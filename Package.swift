@@ -24,7 +24,7 @@ let package = Package(
 
         // One file per subcommand; option groups shared between them.
         .target(name: "FarmCommands", dependencies: [
-            "FarmCore", "Inventory", "Recipes", "Scheduling", "Remote", "Wheels", "Publishing", "Release",
+            "FarmCore", "Inventory", "Recipes", "Scheduling", "Remote", "Wheels", "Publishing", "Release", "Agents",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
             .product(name: "Logging", package: "swift-log"),
         ]),
@@ -57,6 +57,12 @@ let package = Package(
             .product(name: "Crypto", package: "swift-crypto"),
         ]),
 
+        // Build-host agents: probe reports, build protocol, agent bundle, and running them over a transport.
+        .target(name: "Agents", dependencies: [
+            "FarmCore", "Inventory", "Recipes", "Remote",
+            .product(name: "Logging", package: "swift-log"),
+        ], exclude: ["README.md"]),
+
         // Zydis x86 decoder, imported only by Wheels (ISA audit).
         .systemLibrary(name: "CZydis", providers: [.apt(["libzydis-dev"])]),
 
@@ -87,6 +93,7 @@ let package = Package(
         .testTarget(name: "RecipesTests", dependencies: ["Recipes"]),
         .testTarget(name: "SchedulingTests", dependencies: ["Scheduling", "FarmTestSupport"]),
         .testTarget(name: "RemoteTests", dependencies: ["Remote", "FarmTestSupport"]),
+        .testTarget(name: "AgentsTests", dependencies: ["Agents", "FarmCore", "Inventory", "Recipes", "FarmTestSupport"]),
         .testTarget(name: "WheelsTests", dependencies: ["Wheels", "FarmTestSupport"]),
         .testTarget(name: "PublishingTests", dependencies: ["Publishing", "FarmTestSupport"]),
         .testTarget(name: "ReleaseTests", dependencies: ["Release", "FarmTestSupport"]),

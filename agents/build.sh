@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# shellcheck source-path=SCRIPTDIR
 # Builds one wheel of one job on this host and reports it as JSON lines on stdout.
 # Usage and protocol: README.md next to this file ("Build"). Summary:
 #   build.sh --work-dir DIR --job-id ID --recipe NAME --package NAME --version V --python X.Y
@@ -17,9 +18,13 @@ readonly WF_EXIT_OK=0 WF_EXIT_BUILD=1 WF_EXIT_USAGE=2 WF_EXIT_HOST=3 WF_EXIT_CAN
 readonly WF_PROTOCOL=1
 
 # Run in a session of our own, so that cancel.sh can stop the build and everything it started by
-# signalling one process group.
+# signalling one process group. A parent may have left TERM/INT/HUP blocked (threads of some
+# runtimes block them, and the mask is inherited): coreutils' env (>= 8.31) unblocks them.
 if [ -z "${WF_SESSION:-}" ] && command -v setsid >/dev/null 2>&1; then
   export WF_SESSION=1
+  if env --default-signal=TERM true 2>/dev/null; then
+    exec setsid -w env --default-signal=TERM,INT,HUP,CHLD "$BASH" "$0" "$@"
+  fi
   exec setsid -w "$BASH" "$0" "$@"
 fi
 
@@ -417,7 +422,7 @@ if [ "$WF_BUILDER" = docker ] && [ "$WF_IN_CONTAINER" = 0 ]; then
       *) inner+=("$a") ;;
     esac
   done
-  mkdir -p "$WF_CACHE_DIR" 2>/dev/null
+  [ "$WF_DRY_RUN" = 1 ] || mkdir -p "$WF_CACHE_DIR" 2>/dev/null
   # The same paths inside and out: the caches are shared with native builds, the job dir is the job's.
   wf_run docker run --rm --name "wheelfarm-$WF_JOB_ID" --init \
     -v "$WF_CACHE_DIR:$WF_CACHE_DIR" -v "$WF_JOB_DIR:$WF_JOB_DIR" -v "$WF_AGENT_DIR:$WF_AGENT_DIR:ro" \

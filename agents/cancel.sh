@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# shellcheck source-path=SCRIPTDIR
 # Stops a running build and everything it started (see README.md, "Cancel").
 #   cancel.sh --work-dir DIR --job-id ID [--grace SECONDS]
 # Prints one JSON line. Exit 0 when the job was stopped or was not running; 2 on a usage error.

@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# shellcheck source-path=SCRIPTDIR
 # Reports what this build host is, as one JSON document on stdout (see README.md, "Probe").
 #   probe.sh [--work-dir DIR]
 # Exit 0 with the report; 2 on a usage error. Facts that cannot be found are null, never guessed.
