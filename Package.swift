@@ -32,6 +32,7 @@ let package = Package(
         // Shared vocabulary: CPU arch and capabilities, PEP 440 versions, Python versions, digests, errors.
         .target(name: "FarmCore", dependencies: [
             .product(name: "Crypto", package: "swift-crypto"),
+            .product(name: "Yams", package: "Yams"),
         ]),
 
         // Build hosts: YAML loading with file/line/key diagnostics, groups, defaults, hot reload.
@@ -88,12 +89,21 @@ let package = Package(
         // Test-only helpers: sshd farm, index server, fixtures.
         .target(name: "FarmTestSupport", dependencies: ["FarmCore", "Inventory"]),
 
+        // Benchmarks/ssh-download.sh: wheelfarm's SSH download against OpenSSH scp.
+        .executableTarget(name: "ssh-download-bench", dependencies: [
+            "Remote", "FarmTestSupport", "Inventory", .product(name: "Logging", package: "swift-log"),
+        ], path: "Benchmarks/ssh-download"),
+
         .testTarget(name: "FarmCoreTests", dependencies: ["FarmCore"]),
         .testTarget(name: "InventoryTests", dependencies: ["Inventory", "FarmTestSupport"]),
         .testTarget(name: "RecipesTests", dependencies: ["Recipes"]),
         .testTarget(name: "SchedulingTests", dependencies: ["Scheduling", "FarmTestSupport"]),
-        .testTarget(name: "RemoteTests", dependencies: ["Remote", "FarmTestSupport"]),
-        .testTarget(name: "AgentsTests", dependencies: ["Agents", "FarmCore", "Inventory", "Recipes", "FarmTestSupport"]),
+        .testTarget(name: "RemoteTests", dependencies: [
+            "Remote", "FarmTestSupport", .product(name: "Logging", package: "swift-log"),
+        ]),
+        .testTarget(name: "AgentsTests", dependencies: [
+            "Agents", "FarmCore", "Inventory", "Recipes", "FarmTestSupport", .product(name: "Logging", package: "swift-log"),
+        ]),
         .testTarget(name: "WheelsTests", dependencies: ["Wheels", "FarmTestSupport"]),
         .testTarget(name: "PublishingTests", dependencies: ["Publishing", "FarmTestSupport"]),
         .testTarget(name: "ReleaseTests", dependencies: ["Release", "FarmTestSupport"]),
