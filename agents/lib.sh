@@ -2,6 +2,7 @@
 # Functions shared by the wheelfarm agent scripts (probe.sh, build.sh, cancel.sh, recipes/*.sh).
 # Bash 4+, coreutils, util-linux (flock, setsid) and awk: what a fresh Debian/Ubuntu/RHEL host has.
 # The protocol these scripts speak is documented in README.md next to this file.
+export WF_LIB_LOADED=1
 
 # ---------------------------------------------------------------------------------------------
 # JSON output

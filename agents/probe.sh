@@ -6,9 +6,13 @@
 set -uo pipefail
 export LC_ALL=C
 
-here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
-# shellcheck source=lib.sh
-. "$here/lib.sh"
+# The coordinator may also run this script on stdin, after lib.sh (`cat lib.sh probe.sh | bash -s --
+# --work-dir DIR`), to probe a host whose work directory is unusable.
+here=$(cd "$(dirname "${BASH_SOURCE[0]:-.}")" && pwd)
+if [ -z "${WF_LIB_LOADED:-}" ]; then
+  # shellcheck source=lib.sh
+  . "$here/lib.sh"
+fi
 
 work_dir=${WF_WORK_DIR:-}
 while [ $# -gt 0 ]; do
@@ -19,7 +23,7 @@ while [ $# -gt 0 ]; do
     *) echo "probe.sh: unknown argument '$1'" >&2; exit 2 ;;
   esac
 done
-[ -n "$work_dir" ] || work_dir=$(cd "$here/../.." && pwd)
+if [ -z "$work_dir" ]; then echo "probe.sh: --work-dir is required" >&2; exit 2; fi
 export WF_WORK_DIR=$work_dir
 
 # CPU
@@ -52,9 +56,10 @@ glibc=$(getconf GNU_LIBC_VERSION 2>/dev/null | awk '{ print $2 }')
 gcc_json=null
 if cc=$(wf_find_cc); then
   target=$("$cc" -dumpmachine 2>/dev/null)
+  # Cross when it targets another machine than the system compiler does (the host's real machine).
+  native=$(gcc -dumpmachine 2>/dev/null || cc -dumpmachine 2>/dev/null || echo "$target")
   cross=false
-  case $target in "$(wf_arch)"-*) ;; *) cross=true ;; esac
-  case $(basename "$cc") in *-linux-gnu-gcc) [ "$target" = "$(uname -m)-linux-gnu" ] || cross=true ;; esac
+  [ "${target%%-*}" = "${native%%-*}" ] || cross=true
   gcc_json=$(wf_json_obj path "$cc" version "$(wf_cc_version "$cc")" target "$target" cross:raw "$cross")
 fi
 

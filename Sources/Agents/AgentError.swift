@@ -12,6 +12,8 @@ public enum AgentError: Error, Sendable, Equatable, CustomStringConvertible {
     case transport(host: String, detail: String)
     /// An artifact's digest or size after download differs from what the agent reported.
     case artifactMismatch(file: String, expected: String, found: String)
+    /// The host cannot take work: its work directory cannot be created or written.
+    case hostUnusable(host: String, detail: String)
     /// The build ended without a `finished` event (the connection or agent died).
     case noFinish(host: String, job: String, exitStatus: Int32?)
 
@@ -27,6 +29,8 @@ public enum AgentError: Error, Sendable, Equatable, CustomStringConvertible {
             "host '\(host)': \(detail)"
         case let .artifactMismatch(file, expected, found):
             "artifact '\(file)' differs after download: expected \(expected), found \(found); the download is discarded"
+        case let .hostUnusable(host, detail):
+            "host '\(host)' cannot build: \(detail); fix its work directory or take it out of the inventory"
         case let .noFinish(host, job, status):
             "job '\(job)' on host '\(host)' ended without a result (exit status \(status.map(String.init) ?? "unknown")); see its log"
         }
