@@ -135,7 +135,7 @@ public final class SSHTestFarm: @unchecked Sendable {
         let process = lock.withLock { running.removeValue(forKey: name) }
         guard let process else { return }
         Glibc.kill(process.processIdentifier, SIGKILL)
-        process.waitUntilExit()
+        waitForExit(process)
     }
 
     /// Starts a killed host again with the same address, port and host key.
@@ -167,7 +167,7 @@ public final class SSHTestFarm: @unchecked Sendable {
     /// SSH settings for this farm: its known_hosts, strict checking, a short connect timeout.
     public func sshSettings(hostKeyChecking: SSHSettings.HostKeyChecking = .strict, knownHosts: String? = nil) -> SSHSettings {
         SSHSettings(knownHosts: knownHosts ?? knownHostsPath, hostKeyChecking: hostKeyChecking,
-                    connectTimeout: 5, keepaliveInterval: 5)
+                    connectTimeout: 20, keepaliveInterval: 5)
     }
 
     /// An inventory file (see docs/INVENTORY-FORMAT.md) describing the farm.
@@ -176,7 +176,7 @@ public final class SSHTestFarm: @unchecked Sendable {
             "ssh:",
             "  known_hosts: \(knownHostsPath)",
             "  host_key_checking: \(hostKeyChecking.rawValue)",
-            "  connect_timeout: 5",
+            "  connect_timeout: 20",
             "  keepalive: 5",
             "hosts:",
         ]
@@ -249,7 +249,7 @@ public final class SSHTestFarm: @unchecked Sendable {
         guard !processes.isEmpty || !agentList.isEmpty || FileManager.default.fileExists(atPath: directory.path) else { return }
         for process in processes {
             Glibc.kill(process.processIdentifier, SIGKILL)
-            process.waitUntilExit()
+            waitForExit(process)
         }
         for agent in agentList { agent.stop() }
         try? FileManager.default.removeItem(at: directory)
@@ -274,9 +274,15 @@ public final class SSHTestFarm: @unchecked Sendable {
             "LogLevel ERROR",
             "Subsystem sftp internal-sftp",
         ]
-        if !f.host.environment.isEmpty {
-            config.append("SetEnv " + f.host.environment.sorted { $0.key < $1.key }.map { "\($0.key)=\($0.value)" }.joined(separator: " "))
+        // A home of its own per host: sessions do not run the coordinator's shell start-up files
+        // (bash reads ~/.bashrc for every SSH command), like a freshly installed build host.
+        var environment = f.host.environment
+        if environment["HOME"] == nil {
+            let home = f.directory.appendingPathComponent("home")
+            try FileManager.default.createDirectory(at: home, withIntermediateDirectories: true)
+            environment["HOME"] = home.path
         }
+        config.append("SetEnv " + environment.sorted { $0.key < $1.key }.map { "\($0.key)=\($0.value)" }.joined(separator: " "))
         try (config.joined(separator: "\n") + "\n").write(to: f.directory.appendingPathComponent("sshd_config"), atomically: true, encoding: .utf8)
 
         if let flags = f.host.cpuFlags {
@@ -432,14 +438,23 @@ public final class SSHTestAgent: @unchecked Sendable {
         guard result.status == 0 else { throw FarmError(code: "farm.agent", message: "ssh-add '\(keyPath)' failed: \(result.stderr)") }
     }
 
-    /// Stops the agent by PID.
+    /// Stops the agent by PID (SIGKILL: children of Foundation's `Process` may start with
+    /// SIGTERM blocked, inherited from the spawning thread's signal mask).
     public func stop() {
         if process.isRunning {
-            kill(process.processIdentifier, SIGTERM)
-            process.waitUntilExit()
+            kill(process.processIdentifier, SIGKILL)
+            waitForExit(process)
         }
         try? FileManager.default.removeItem(atPath: socketPath)
     }
 
     deinit { stop() }
+}
+
+/// Waits for a `Process` to end by polling `isRunning` every few milliseconds.
+///
+/// `Process.waitUntilExit()` on Linux spins the current run loop, which busy-loops on threads
+/// without one (the concurrency pool's) and can starve other tests.
+func waitForExit(_ process: Process) {
+    while process.isRunning { usleep(5_000) }
 }

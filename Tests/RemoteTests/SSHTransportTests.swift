@@ -44,7 +44,7 @@ struct SSHTransportTests {
             for mode in SSHSettings.HostKeyChecking.allCases {
                 let t = transport(farm, settings: farm.sshSettings(hostKeyChecking: mode))
                 let error = await transportError { try await t.connect() }
-                #expect(error?.kind == .hostKey)
+                #expect(error?.kind == .hostKey, "\(String(describing: error))")
                 #expect(error?.message.contains("host key mismatch") == true)
                 #expect(error?.message.contains(fp) == true)
                 #expect(error?.message.contains("ssh-keygen -R") == true)

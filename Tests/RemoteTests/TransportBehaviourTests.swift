@@ -58,8 +58,8 @@ struct TransportBehaviourTests {
             // The command writes a lot before reading stdin: feeding stdin must not deadlock.
             let result = try await transport.run(ExecRequest("head -c 2000000 /dev/zero; sha256sum", stdin: payload))
             #expect(result.status == .exited(0))
-            #expect(result.stdout.count == 2_000_000 + 67)
-            #expect(String(decoding: result.stdout.suffix(67), as: UTF8.self).hasPrefix(SHA256Digest.of(payload).hex))
+            #expect(result.stdout.count == 2_000_000 + 68)  // sha256sum prints '<64 hex>  -\n'
+            #expect(String(decoding: result.stdout.suffix(68), as: UTF8.self).hasPrefix(SHA256Digest.of(payload).hex))
             let env = try await transport.run(ExecRequest("pwd; echo \"$GREETING\"", workingDirectory: dir.path,
                                                           environment: ["GREETING": "it's \"quoted\" $HOME"]))
             #expect(env.stdoutText == "\(dir.path)\nit's \"quoted\" $HOME\n")

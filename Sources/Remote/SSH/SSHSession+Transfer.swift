@@ -111,17 +111,24 @@ extension SSHSession {
                 }
                 sent += Int64(chunk.count)
             }
+            // SCP protocol: the source ends a file with one zero byte, which the sink (`scp -t`)
+            // acknowledges; libssh2 leaves it to us. Without it scp exits 1 at EOF.
+            while true {
+                let n = wf_channel_write(channel, "", 1)
+                if n == 1 { break }
+                if n == LIBSSH2_ERROR_EAGAIN { try waitSocket(control) } else { throw failure(Int32(n), while: what) }
+            }
             var rc = try retry(control) { libssh2_channel_send_eof(channel) }
             if rc == 0 { rc = try retry(control) { libssh2_channel_wait_eof(channel) } }
             if rc == 0 { rc = try retry(control) { libssh2_channel_close(channel) } }
             if rc == 0 { rc = try retry(control) { libssh2_channel_wait_closed(channel) } }
             if rc != 0 { throw failure(rc, while: what) }
             let status = libssh2_channel_get_exit_status(channel)
-            freeChannel(channel)
             guard status == 0, sent == reader.size else {
                 throw TransportError(.commandFailed, host: host.name,
-                                     "the host's scp could not write '\(temporary)' (exit status \(status)); check free space and permissions")
+                                     "the host's scp could not write '\(temporary)' (exit status \(status)); check that the directory exists, free space and permissions")
             }
+            freeChannel(channel)
         } catch let interruption as Interruption {
             freeChannel(channel)
             removeRemote(temporary)

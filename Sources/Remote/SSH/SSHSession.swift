@@ -92,10 +92,19 @@ final class SSHSession: @unchecked Sendable {
         }
     }
 
-    /// Disconnects (politely if possible), frees libssh2 state and ends the thread.
-    func shutdown() {
-        guard !closed.exchange(true, ordering: .sequentiallyConsistent) else { return }
+    /// Like ``shutdown()``, and returns once libssh2 state is freed (so a process may exit safely).
+    func shutdownAndWait() async {
+        await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in
+            shutdown { continuation.resume() }
+        }
+    }
+
+    /// Disconnects (politely if possible), frees libssh2 state and ends the thread; `done` runs
+    /// on the thread afterwards (at once if the session was already shut down).
+    func shutdown(_ done: (@Sendable () -> Void)? = nil) {
+        guard !closed.exchange(true, ordering: .sequentiallyConsistent) else { done?(); return }
         keepaliveBox.session = nil
+        defer { if let done { thread.submit(done) }; thread.stop() }
         thread.submit { [self] in
             if let session {
                 if !broken.load(ordering: .relaxed) {
@@ -107,7 +116,6 @@ final class SSHSession: @unchecked Sendable {
             }
             if socketFD >= 0 { Glibc.close(socketFD); socketFD = -1 }
         }
-        thread.stop()
     }
 
     // MARK: - Waiting

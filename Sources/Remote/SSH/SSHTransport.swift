@@ -57,9 +57,12 @@ public actor SSHTransport: Transport {
         }
     }
 
+    /// Disconnects the idle sessions and waits until they are freed; sessions still running an
+    /// operation are closed when it ends.
     public func close() async {
-        for session in idle { session.shutdown() }
+        let sessions = idle
         idle.removeAll()
+        for session in sessions { await session.shutdownAndWait() }
     }
 
     /// Runs `body` with a session of its own, returning the session for reuse afterwards.
