@@ -64,17 +64,13 @@ public struct AgentBundle: Sendable, Hashable {
         return AgentBundle(files: files)
     }
 
-    /// Finds the `agents/` directory: `$WHEELFARM_AGENTS_DIR`, then `./agents`, then
-    /// `<prefix>/share/wheelfarm/agents` next to the running executable, then the source checkout
-    /// this module was built from.
-    public static func locate(environment: [String: String] = ProcessInfo.processInfo.environment,
-                              currentDirectory: String = FileManager.default.currentDirectoryPath) -> URL? {
+    /// Finds the `agents/` directory: `$WHEELFARM_AGENTS_DIR`, then where wheelfarm finds its other
+    /// folders (`ResourceLocator`: `$WHEELFARM_HOME`, the current directory, `share/wheelfarm` next to
+    /// the executable, the executable's parents), then the source checkout this module was built from.
+    public static func locate(environment: [String: String] = ProcessInfo.processInfo.environment) -> URL? {
         var candidates: [URL] = []
         if let dir = environment["WHEELFARM_AGENTS_DIR"], !dir.isEmpty { candidates.append(URL(fileURLWithPath: dir)) }
-        candidates.append(URL(fileURLWithPath: currentDirectory).appendingPathComponent("agents"))
-        let executable = URL(fileURLWithPath: CommandLine.arguments.first ?? "").resolvingSymlinksInPath()
-        candidates.append(executable.deletingLastPathComponent().deletingLastPathComponent()
-            .appendingPathComponent("share/wheelfarm/agents"))
+        candidates += ResourceLocator.candidates("agents", environment: environment)
         var source = URL(fileURLWithPath: #filePath)
         for _ in 0..<3 { source.deleteLastPathComponent() }
         candidates.append(source.appendingPathComponent("agents"))

@@ -65,7 +65,7 @@ public struct ProbeFinding: Sendable, Hashable, CustomStringConvertible {
         case let .missingPython(version):
             return "no Python \(version) interpreter (and no uv to fetch one)"
         case let .workDirUnusable(path, exists):
-            return exists ? "work directory '\(path)' is not writable" : "work directory '\(path)' does not exist and cannot be created"
+            return exists ? "work directory '\(path)' is not writable; fix its permissions" : "work directory '\(path)' does not exist yet (the first build creates it)"
         case let .lowDisk(free, needed):
             return "work directory has \(ByteCount.format(free)) free, builds need \(ByteCount.format(needed))"
         case .dockerUnusable:
@@ -129,9 +129,8 @@ public struct ProbeComparison: Sendable, Hashable {
             }
         }
         if !report.workDirWritable {
-            // A missing work directory is created on first use when its parent is writable; the
-            // probe reports "not writable" for a missing one, so it is only an error if it exists.
-            out.append(.init(report.workDirExists ? .error : .warning,
+            // A missing work directory is created by the first build; an existing one must be writable.
+            out.append(.init(report.workDirExists ? .error : .info,
                              .workDirUnusable(path: report.workDir, exists: report.workDirExists)))
         }
         if let free = report.workDirFreeBytes, free < minimumFreeBytes {

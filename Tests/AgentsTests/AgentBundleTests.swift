@@ -15,7 +15,7 @@ struct AgentBundleTests {
         #expect(a.files.first { $0.path == "build.sh" }?.executable == true)
         #expect(a.files.first { $0.path == "lib.sh" }?.executable == false)
         #expect(a.installDirectory(workDir: "/srv/wf/") == "/srv/wf/agents/\(a.digest.hex)")
-        #expect(AgentBundle.locate(environment: [:], currentDirectory: TestEnvironment.repositoryRoot.path)?.standardizedFileURL
+        #expect(AgentBundle.locate(environment: ["WHEELFARM_HOME": TestEnvironment.repositoryRoot.path])?.standardizedFileURL
                 == Scripts.agents.standardizedFileURL)
     }
 
