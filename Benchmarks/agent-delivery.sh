@@ -2,7 +2,9 @@
 # Agent delivery per build: wheelfarm's content-addressed check (one `test -f` of the bundle's
 # completion marker when the scripts did not change) against copying the agent scripts before every
 # build with scp or rsync, as a hand-written pipeline would. Runs a real sshd on loopback (needs root
-# and openssh-server), N rounds each, and prints the mean time per build and the ratios.
+# and openssh-server), N rounds each, and prints the mean time per build and the ratios. Each `ssh`
+# exec runs the remote user's login shell (its rc files count); OpenSSH 9's scp uses the SFTP
+# subsystem, which does not: the bare exec row shows that fixed cost.
 #   Benchmarks/agent-delivery.sh [ROUNDS]
 set -euo pipefail
 rounds=${1:-20}
@@ -42,7 +44,8 @@ time_it() {  # time_it LABEL COMMAND...: mean seconds per round
   end=$(date +%s.%N)
   awk -v s="$start" -v e="$end" -v n="$rounds" 'BEGIN { printf "%.4f", (e - s) / n }'
 }
-check=$(time_it ssh -p "$port" "${opts[@]}" "$target" "test -f $work/agents/$hash/.complete")
+bare=$(time_it ssh -n -p "$port" "${opts[@]}" "$target" "exec /bin/true")
+check=$(time_it ssh -n -p "$port" "${opts[@]}" "$target" "test -f $work/agents/$hash/.complete")
 scp=$(time_it scp -q -r -P "$port" "${opts[@]}" "$repo/agents" "$target:$work/copy-scp")
 if command -v rsync >/dev/null; then
   rsync=$(time_it rsync -a -e "ssh -p $port ${opts[*]}" "$repo/agents/" "$target:$work/copy-rsync/")
@@ -51,6 +54,7 @@ else
 fi
 files=$(find "$repo/agents" -type f | wc -l)
 echo "agent delivery per build ($files files, $rounds rounds, loopback sshd)"
+printf '  ssh exec of /bin/true: %8.1f ms\n' "$(awk -v x="$bare" 'BEGIN { print x * 1000 }')"
 printf '  wheelfarm hash check : %8.1f ms\n' "$(awk -v x="$check" 'BEGIN { print x * 1000 }')"
 printf '  scp -r every build   : %8.1f ms  (%.1fx the check)\n' "$(awk -v x="$scp" 'BEGIN { print x * 1000 }')" "$(awk -v a="$scp" -v b="$check" 'BEGIN { print a / b }')"
 if [ -n "$rsync" ]; then
