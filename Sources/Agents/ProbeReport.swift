@@ -152,6 +152,15 @@ public struct ProbeReport: Sendable, Hashable, Codable {
     /// The CPU flags as capabilities (every flag, known to wheelfarm or not).
     public var capabilities: Set<Capability> { Set(cpuFlags.map { Capability($0.lowercased()) }) }
 
+    /// The CPython feature versions the host can build wheels with.
+    public var pythonVersions: Set<PythonVersion> { Set(buildPythons.keys) }
+
+    /// True when the host can fetch a missing Python (uv is installed).
+    public var canProvisionPython: Bool { uv != nil }
+
+    /// The version of the compiler that builds for the host's arch, if there is one.
+    public var gccVersion: PEP440Version? { gcc?.parsedVersion }
+
     /// The interpreters able to build wheels, by feature version (the first found wins).
     public var buildPythons: [PythonVersion: Interpreter] {
         var out: [PythonVersion: Interpreter] = [:]
