@@ -17,6 +17,8 @@ let package = Package(
         .package(url: "https://github.com/jpsim/Yams", from: "6.2.2"),
         .package(url: "https://github.com/apple/swift-log", from: "1.16.2"),
         .package(url: "https://github.com/apple/swift-crypto", from: "3.12.3"),
+        .package(url: "https://github.com/apple/swift-nio", from: "2.101.2"),
+        .package(url: "https://github.com/swift-server/async-http-client", from: "1.37.0"),
     ],
     targets: [
         // Thin entry point: everything lives in FarmCommands.
@@ -71,6 +73,9 @@ let package = Package(
             "FarmCore", "Wheels",
             .product(name: "Logging", package: "swift-log"),
             .product(name: "Crypto", package: "swift-crypto"),
+            .product(name: "AsyncHTTPClient", package: "async-http-client"),
+            .product(name: "NIOCore", package: "swift-nio"),
+            .product(name: "NIOHTTP1", package: "swift-nio"),
         ]),
 
         // The release pipeline: phases, journal, report.
@@ -82,13 +87,20 @@ let package = Package(
         // Test-only helpers: sshd farm, index server, fixtures.
         .target(name: "FarmTestSupport", dependencies: ["FarmCore", "Inventory"]),
 
+        // Benchmark: wheelfarm's upload client vs twine (Benchmarks/upload.sh).
+        .executableTarget(name: "upload-benchmark", dependencies: [
+            "Publishing", "FarmTestSupport", "FarmCore", .product(name: "Logging", package: "swift-log"),
+        ], path: "Benchmarks/upload-benchmark"),
+
         .testTarget(name: "FarmCoreTests", dependencies: ["FarmCore"]),
         .testTarget(name: "InventoryTests", dependencies: ["Inventory", "FarmTestSupport"]),
         .testTarget(name: "RecipesTests", dependencies: ["Recipes"]),
         .testTarget(name: "SchedulingTests", dependencies: ["Scheduling", "FarmTestSupport"]),
         .testTarget(name: "RemoteTests", dependencies: ["Remote", "FarmTestSupport"]),
         .testTarget(name: "WheelsTests", dependencies: ["Wheels", "FarmTestSupport"]),
-        .testTarget(name: "PublishingTests", dependencies: ["Publishing", "FarmTestSupport"]),
+        .testTarget(name: "PublishingTests", dependencies: [
+            "Publishing", "FarmTestSupport", "FarmCore", .product(name: "Logging", package: "swift-log"),
+        ], exclude: ["Fixtures"]),
         .testTarget(name: "ReleaseTests", dependencies: ["Release", "FarmTestSupport"]),
         .testTarget(name: "FarmCommandsTests", dependencies: ["FarmCommands", "FarmTestSupport"]),
     ]
