@@ -17,7 +17,7 @@ public enum PipWheelBuilder {
         try "VALUE = \(String(reflecting: marker))\n".write(to: pkg.appendingPathComponent("__init__.py"), atomically: true, encoding: .utf8)
         if payloadBytes > 0 {
             // Incompressible bytes from a seeded generator, written in 1 MiB blocks.
-            FileManager.default.createFile(atPath: pkg.appendingPathComponent("payload.bin").path, contents: nil)
+            _ = FileManager.default.createFile(atPath: pkg.appendingPathComponent("payload.bin").path, contents: nil)
             let handle = try FileHandle(forWritingTo: pkg.appendingPathComponent("payload.bin"))
             var state: UInt64 = 0x9E37_79B9_7F4A_7C15 &+ UInt64(marker.utf8.count)
             var remaining = payloadBytes

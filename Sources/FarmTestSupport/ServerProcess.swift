@@ -20,7 +20,7 @@ public final class ServerProcess: @unchecked Sendable {  // the Process is only 
     /// Starts `executable` with `arguments`; output goes to `logFile`.
     public init(_ executable: String, _ arguments: [String], logFile: URL, environment: [String: String]? = nil,
                 currentDirectory: URL? = nil) throws {
-        FileManager.default.createFile(atPath: logFile.path, contents: nil)
+        _ = FileManager.default.createFile(atPath: logFile.path, contents: nil)
         let log = try FileHandle(forWritingTo: logFile)
         process = Process()
         process.executableURL = URL(fileURLWithPath: executable)

@@ -133,7 +133,7 @@ struct FileBodySequence: AsyncSequence, Sendable {
                         phase = .suffix
                         continue
                     }
-                    let want = Int(min(Int64(FileBodySequence.chunkSize), remaining))
+                    let want = Int(Swift.min(Int64(FileBodySequence.chunkSize), remaining))
                     guard let data = try handle.read(upToCount: want), !data.isEmpty else {
                         throw PublishingError.fileAccess(path: sequence.path, problem: "file shrank while uploading: \(remaining) bytes missing")
                     }

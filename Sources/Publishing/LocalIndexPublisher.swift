@@ -55,7 +55,9 @@ public struct LocalIndexPublisher: WheelPublisher {
                 guard copied.digest == wheel.sha256 else {
                     throw PublishingError.fileAccess(path: partial.path, problem: "copy has sha256 '\(copied.digest.hex)', expected '\(wheel.sha256.hex)'")
                 }
-                _ = try FileManager.default.replaceItemAt(final, withItemAt: partial)
+                guard rename(partial.path, final.path) == 0 else {
+                    throw PublishingError.fileAccess(path: final.path, problem: "cannot move the copy into place (errno \(errno))")
+                }
             } catch {
                 try? FileManager.default.removeItem(at: partial)
                 throw error as? PublishingError ?? .fileAccess(path: final.path, problem: "\(error)")

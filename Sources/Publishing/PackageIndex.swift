@@ -106,7 +106,7 @@ struct IndexListing: Sendable {
     /// Decides whether `filename` with `sha256` is on the index; when the index lists the file
     /// without a digest, downloads it and hashes it.
     func presence(of filename: String, sha256: SHA256Digest, project: String) async throws -> (Presence, [IndexedFile]) {
-        let files = try await files(project: project)
+        let files = try await self.files(project: project)
         guard let match = files.first(where: { $0.filename == filename }) else { return (.absent, files) }
         var digest = match.sha256
         if digest == nil, let url = match.url { digest = try await downloadDigest(url) }

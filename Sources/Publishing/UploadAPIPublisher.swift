@@ -62,10 +62,10 @@ public struct UploadAPIPublisher: WheelPublisher {
                                                             "after": "\(lastProblem)", "wait": "\(wait)"])
                 try await Task.sleep(for: wait)
                 // The previous attempt may have stored the file before failing: look before sending again.
-                let (presence, files) = try await listing.presence(of: wheel.filename, sha256: wheel.sha256, project: wheel.name)
-                switch presence {
+                let (found, listed) = try await listing.presence(of: wheel.filename, sha256: wheel.sha256, project: wheel.name)
+                switch found {
                 case .identical: return .uploaded(attempts: attempt - 1)
-                case .differentContent(let existing): return .refused(burnt(wheel, existing: existing, files: files))
+                case .differentContent(let existing): return .refused(burnt(wheel, existing: existing, files: listed))
                 case .absent: break
                 }
             }
@@ -85,12 +85,12 @@ public struct UploadAPIPublisher: WheelPublisher {
             case 200..<300:
                 logger.info("uploaded", metadata: ["file": "\(wheel.filename)", "index": "\(destination)"])
                 return .uploaded(attempts: attempt)
-            case 409, 400 where Self.saysFileExists(reply.text):
-                let (presence, files) = try await listing.presence(of: wheel.filename, sha256: wheel.sha256, project: wheel.name)
-                switch presence {
+            case _ where reply.status == 409 || (reply.status == 400 && Self.saysFileExists(reply.text)):
+                let (found, listed) = try await listing.presence(of: wheel.filename, sha256: wheel.sha256, project: wheel.name)
+                switch found {
                 case .identical: return attempt == 1 ? .alreadyThere : .uploaded(attempts: attempt - 1)
-                case .differentContent(let existing): return .refused(burnt(wheel, existing: existing, files: files))
-                case .absent: return .refused(burnt(wheel, existing: nil, files: files))
+                case .differentContent(let existing): return .refused(burnt(wheel, existing: existing, files: listed))
+                case .absent: return .refused(burnt(wheel, existing: nil, files: listed))
                 }
             case 401, 403:
                 throw PublishingError.authenticationFailed(destination: destination, status: reply.status,
@@ -107,10 +107,10 @@ public struct UploadAPIPublisher: WheelPublisher {
             }
         }
         // A last look: the final attempt may have stored the file before failing.
-        let (last, files) = try await listing.presence(of: wheel.filename, sha256: wheel.sha256, project: wheel.name)
+        let (last, listed) = try await listing.presence(of: wheel.filename, sha256: wheel.sha256, project: wheel.name)
         switch last {
         case .identical: return .uploaded(attempts: retry.maxAttempts)
-        case .differentContent(let existing): return .refused(burnt(wheel, existing: existing, files: files))
+        case .differentContent(let existing): return .refused(burnt(wheel, existing: existing, files: listed))
         case .absent:
             throw PublishingError.gaveUp(filename: wheel.filename, destination: destination,
                                          attempts: retry.maxAttempts, lastProblem: lastProblem)

@@ -87,7 +87,7 @@ final class FaultProxy {
     init(upstreamPort: Int, plan: [String], scratch: Scratch) throws {
         let portFile = scratch.path("proxy-\(UUID().uuidString.prefix(6)).port")
         events = scratch.path("proxy-\(UUID().uuidString.prefix(6)).events")
-        FileManager.default.createFile(atPath: events.path, contents: nil)
+        _ = FileManager.default.createFile(atPath: events.path, contents: nil)
         process = try ServerProcess(TestEnvironment.python, [Fixtures.script("fault_proxy.py"), String(upstreamPort), portFile.path,
                                                              events.path, plan.joined(separator: ",")],
                                     logFile: scratch.path("proxy.log"))
@@ -113,7 +113,7 @@ final class FakeGitHub {
         self.token = token
         let portFile = scratch.path("github-\(UUID().uuidString.prefix(6)).port")
         events = scratch.path("github-\(UUID().uuidString.prefix(6)).events")
-        FileManager.default.createFile(atPath: events.path, contents: nil)
+        _ = FileManager.default.createFile(atPath: events.path, contents: nil)
         var env = ProcessInfo.processInfo.environment
         env["FAKE_GITHUB_TOKEN"] = token
         process = try ServerProcess(TestEnvironment.python, [Fixtures.script("fake_github.py"), portFile.path, events.path,
