@@ -119,14 +119,30 @@ struct IndexListing: Sendable {
         return [("Authorization", credentials.basicAuthorization)]
     }
 
+    /// GETs `url`, following redirects on the same host (an index may redirect to the normalised
+    /// name). A redirect to another host is answered as 404: pypiserver sends requests for
+    /// projects it does not hold to its fallback index (PyPI), and what PyPI holds is not on this
+    /// index. Nothing is ever fetched from the other host.
     private func get(_ url: String, accept: String) async throws -> HTTPReply {
-        do {
-            return try await transport.send(.GET, url, headers: [("Accept", accept)] + authorizationHeaders(for: url))
-        } catch let error as PublishingError {
-            throw error
-        } catch {
-            throw PublishingError.indexUnreadable(url: url, problem: "\(error)")
+        var current = url
+        for _ in 0..<5 {
+            let reply: HTTPReply
+            do {
+                reply = try await transport.send(.GET, current, headers: [("Accept", accept)] + authorizationHeaders(for: current))
+            } catch let error as PublishingError {
+                throw error
+            } catch {
+                throw PublishingError.indexUnreadable(url: current, problem: "\(error)")
+            }
+            guard (300..<400).contains(reply.status), reply.status != 304, let location = reply.headers.first(name: "location"),
+                  let next = URL(string: location, relativeTo: URL(string: current))?.absoluteURL else { return reply }
+            guard next.host?.lowercased() == URL(string: current)?.host?.lowercased(),
+                  next.port == URL(string: current)?.port else {
+                return HTTPReply(status: 404, headers: [:], body: [])
+            }
+            current = next.absoluteString
         }
+        throw PublishingError.indexUnreadable(url: url, problem: "too many redirects")
     }
 
     private func downloadDigest(_ url: String) async throws -> SHA256Digest {
