@@ -11,7 +11,7 @@ public enum PipWheelBuilder {
                              marker: String = "", requiresPython: String = ">=3.8") throws -> URL {
         let project = try TestEnvironment.makeTemporaryDirectory("wheelproject")
         defer { try? FileManager.default.removeItem(at: project) }
-        let module = name.replacingOccurrences(of: "-", with: "_").lowercased()
+        let module = name.replacingOccurrences(of: "-", with: "_").replacingOccurrences(of: ".", with: "_").lowercased()
         let pkg = project.appendingPathComponent(module)
         try FileManager.default.createDirectory(at: pkg, withIntermediateDirectories: true)
         try "VALUE = \(String(reflecting: marker))\n".write(to: pkg.appendingPathComponent("__init__.py"), atomically: true, encoding: .utf8)
@@ -60,10 +60,11 @@ public enum PipWheelBuilder {
             "-q", "-w", outputDirectory.path, project.path,
         ], environment: ["PATH": "/usr/bin:/bin", "HOME": project.path, "PIP_NO_CACHE_DIR": "1"])
         guard result.status == 0 else { throw HarnessError("pip wheel failed: \(result.stderr)") }
-        let normalized = name.replacingOccurrences(of: "-", with: "_")
-        let prefix = "\(normalized)-\(version)-"
+        // setuptools versions differ in how they spell the name in the file name ('.' kept or '_').
+        func fold(_ s: String) -> String { s.lowercased().replacingOccurrences(of: "-", with: "_").replacingOccurrences(of: ".", with: "_") }
+        let prefix = fold(name) + "_" + fold(version) + "_"
         guard let file = try FileManager.default.contentsOfDirectory(atPath: outputDirectory.path)
-            .first(where: { $0.lowercased().hasPrefix(prefix.lowercased()) && $0.hasSuffix(".whl") }) else {
+            .first(where: { fold($0).hasPrefix(prefix) && $0.hasSuffix(".whl") }) else {
             throw HarnessError("pip wheel produced no '\(prefix)*.whl' in \(outputDirectory.path)")
         }
         return outputDirectory.appendingPathComponent(file)
