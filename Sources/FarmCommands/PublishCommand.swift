@@ -185,7 +185,7 @@ struct PublishCommand: AsyncParsableCommand {
 /// The one place where `wheelfarm publish` verifies a wheel before publishing it.
 ///
 /// It must return a ``PublishableWheel`` only for a wheel the `Wheels` verifier passed (that
-/// type's stamp can only come from a ``WheelVerifier``). Until the verifier is connected here,
+/// type's stamp can only come from a ``PublicationVerifier``). Until the verifier is connected here,
 /// every wheel is refused.
 func verifiedForPublishing(_ path: String) async throws -> PublishableWheel {
     throw PublishCommandError.verifierNotConnected(path: path)

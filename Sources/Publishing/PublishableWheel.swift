@@ -4,7 +4,7 @@ import Foundation
 /// Proof that a wheel passed wheelfarm's verifier, for the exact bytes that were checked.
 ///
 /// Only a verifier creates stamps (the initializer is `package`-level and documented as reserved
-/// for ``WheelVerifier`` implementations). Publishers re-hash the file before uploading and refuse
+/// for ``PublicationVerifier`` implementations). Publishers re-hash the file before uploading and refuse
 /// it when the bytes no longer match the stamp.
 public struct VerificationStamp: Sendable, Hashable, CustomStringConvertible {
     /// The verifier that issued the stamp (for reports), e.g. `wheels-verifier 1`.
@@ -14,7 +14,7 @@ public struct VerificationStamp: Sendable, Hashable, CustomStringConvertible {
     /// Size in bytes of the verified file.
     public let size: Int64
 
-    /// Issues a stamp. Reserved for ``WheelVerifier`` implementations.
+    /// Issues a stamp. Reserved for ``PublicationVerifier`` implementations.
     package init(verifier: String, sha256: SHA256Digest, size: Int64) {
         self.verifier = verifier; self.sha256 = sha256; self.size = size
     }
@@ -38,7 +38,7 @@ public struct MetadataField: Sendable, Hashable {
 
 /// A verified wheel, ready to publish: the file plus what the upload API needs to know about it.
 ///
-/// Built only by a ``WheelVerifier`` (it carries a ``VerificationStamp``), so a publisher cannot be
+/// Built only by a ``PublicationVerifier`` (it carries a ``VerificationStamp``), so a publisher cannot be
 /// handed a wheel that was never verified.
 public struct PublishableWheel: Sendable, Hashable {
     /// Path of the wheel file on disk.
@@ -60,7 +60,7 @@ public struct PublishableWheel: Sendable, Hashable {
     /// The verifier's stamp.
     public let stamp: VerificationStamp
 
-    /// Creates a publishable wheel. Reserved for ``WheelVerifier`` implementations.
+    /// Creates a publishable wheel. Reserved for ``PublicationVerifier`` implementations.
     package init(path: String, name: String, version: String, metadata: [MetadataField], pythonTag: String,
                  stamp: VerificationStamp) {
         self.path = path
@@ -82,7 +82,7 @@ public struct PublishableWheel: Sendable, Hashable {
 ///
 /// The `Wheels` module provides the real implementation; publishing accepts only what a verifier
 /// returned.
-public protocol WheelVerifier: Sendable {
+public protocol PublicationVerifier: Sendable {
     /// Verifies the wheel at `path`; throws when it must not be published.
     func verifiedForPublishing(wheelAt path: String) async throws -> PublishableWheel
 }

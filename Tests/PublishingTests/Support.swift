@@ -8,7 +8,7 @@ import Logging
 ///
 /// The real verifier (module `Wheels`) replaces this; it exists so publishing can be tested with
 /// real wheels before that module lands.
-struct PythonMetadataVerifier: WheelVerifier {
+struct PythonMetadataVerifier: PublicationVerifier {
     func verifiedForPublishing(wheelAt path: String) async throws -> PublishableWheel {
         let script = """
         import email.parser, json, sys, zipfile
