@@ -146,9 +146,41 @@ final class FakeGitHub {
 }
 
 /// Builds wheels and turns them into publishable ones with the test verifier.
+///
+/// Each distinct wheel is built with pip once per test run and copied into `dir`, so tests may
+/// modify their copy.
 func publishableWheel(_ name: String, _ version: String, in dir: URL, payloadBytes: Int = 0, marker: String = "") async throws -> PublishableWheel {
-    let path = try PipWheelBuilder.build(name: name, version: version, into: dir, payloadBytes: payloadBytes, marker: marker)
-    return try await PythonMetadataVerifier().verifiedForPublishing(wheelAt: path.path)
+    let built = try WheelCache.shared.wheel(name: name, version: version, payloadBytes: payloadBytes, marker: marker)
+    try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
+    let copy = dir.appendingPathComponent(built.lastPathComponent)
+    try? FileManager.default.removeItem(at: copy)
+    try FileManager.default.copyItem(at: built, to: copy)
+    return try await PythonMetadataVerifier().verifiedForPublishing(wheelAt: copy.path)
+}
+
+/// Wheels built by pip during this test run, by recipe.
+final class WheelCache: @unchecked Sendable {  // `built` is only touched under `lock`
+    static let shared = WheelCache()
+    private let lock = NSLock()
+    private var built: [String: URL] = [:]
+    private static let root = FileManager.default.temporaryDirectory.appendingPathComponent("wheelfarm-publishing-wheels-\(getpid())")
+    private var root: URL { Self.root }
+
+    private init() {
+        // The cache is removed when the test process exits.
+        atexit { try? FileManager.default.removeItem(at: WheelCache.root) }
+    }
+
+    func wheel(name: String, version: String, payloadBytes: Int, marker: String) throws -> URL {
+        try lock.withLock {
+            let key = "\(name)|\(version)|\(payloadBytes)|\(marker)"
+            if let url = built[key], FileManager.default.fileExists(atPath: url.path) { return url }
+            let url = try PipWheelBuilder.build(name: name, version: version, into: root.appendingPathComponent(UUID().uuidString),
+                                                payloadBytes: payloadBytes, marker: marker)
+            built[key] = url
+            return url
+        }
+    }
 }
 
 /// Runs `body` with a transport, shutting it down afterwards even when `body` throws.
