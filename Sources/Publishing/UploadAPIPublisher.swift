@@ -86,11 +86,24 @@ public struct UploadAPIPublisher: WheelPublisher {
                 logger.info("uploaded", metadata: ["file": "\(wheel.filename)", "index": "\(destination)"])
                 return .uploaded(attempts: attempt)
             case _ where reply.status == 409 || (reply.status == 400 && Self.saysFileExists(reply.text)):
-                let (found, listed) = try await listing.presence(of: wheel.filename, sha256: wheel.sha256, project: wheel.name)
+                // Listings can lag behind uploads (PyPI's are cached): look a few times before deciding.
+                var (found, listed) = try await listing.presence(of: wheel.filename, sha256: wheel.sha256, project: wheel.name)
+                var looks = 1
+                while found == .absent && looks < 3 {
+                    try await Task.sleep(for: retry.delay(before: looks + 1))
+                    (found, listed) = try await listing.presence(of: wheel.filename, sha256: wheel.sha256, project: wheel.name)
+                    looks += 1
+                }
                 switch found {
                 case .identical: return attempt == 1 ? .alreadyThere : .uploaded(attempts: attempt - 1)
                 case .differentContent(let existing): return .refused(burnt(wheel, existing: existing, files: listed))
-                case .absent: return .refused(burnt(wheel, existing: nil, files: listed))
+                case .absent where attempt == 1:
+                    // Never listed, yet refused as existing: a deleted file whose name stays burnt.
+                    return .refused(burnt(wheel, existing: nil, files: listed))
+                case .absent:
+                    throw PublishingError.uploadRejected(
+                        filename: wheel.filename, destination: destination, status: reply.status,
+                        serverMessage: "\(message) — an earlier attempt may have stored it but the index does not list it yet; run publish again to confirm")
                 }
             case 401, 403:
                 throw PublishingError.authenticationFailed(destination: destination, status: reply.status,

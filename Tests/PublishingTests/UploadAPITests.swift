@@ -76,6 +76,21 @@ struct UploadAPITests {
             #expect(suffix.description == ".post1")
         }
         #expect(proxy.steps == plan)
+
+        // Refused as existing but never listed (PyPI keeps the names of deleted files): burnt.
+        let hidden = ["GET:404", "GET:404", "GET:404", "GET:404"]
+        let hiding = try FaultProxy(upstreamPort: URL(string: server.url)!.port!, plan: hidden, scratch: scratch)
+        defer { hiding.stop() }
+        let outcome = try await withTransport(userAgent: userAgent) { transport in
+            try await UploadAPIPublisher(index: try PackageIndex(uploadURL: hiding.url), credentials: credentials(server),
+                                         transport: transport, retry: quickRetry, logger: log.logger()).publish(wheel)
+        }
+        guard case .refused(.filenameBurnt(_, _, nil, _, let suffix)) = outcome else {
+            Issue.record("expected a burnt filename without a listed digest, got \(outcome)"); return
+        }
+        #expect(suffix.description == ".post1")
+        #expect(outcome.description.contains("refuses it as already used"))
+        #expect(hiding.steps == hidden)
         #expect(try server.storedFiles() == [wheel.filename])
         #expect(try storedDigest(server, wheel.filename) == wheel.sha256)
     }
