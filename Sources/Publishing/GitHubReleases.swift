@@ -102,7 +102,8 @@ public struct GitHubReleasePublisher: Sendable {
     public init(apiBaseURL: String = GitHubReleasePublisher.defaultAPIBaseURL, repository: GitHubRepository,
                 token: Secret, tagTemplate: TagTemplate = .default, transport: HTTPTransport,
                 retry: RetryPolicy = RetryPolicy(), logger: Logger) throws(PublishingError) {
-        guard let url = URL(string: apiBaseURL), url.scheme == "https" || url.scheme == "http", url.host != nil else {
+        guard let url = URL(string: apiBaseURL), url.scheme == "https" || url.scheme == "http", url.host != nil,
+              url.user == nil, url.password == nil else {
             throw .invalidConfiguration(what: "GitHub API URL", value: apiBaseURL, expected: "'\(Self.defaultAPIBaseURL)' or 'https://HOST/api/v3'")
         }
         var base = apiBaseURL; while base.hasSuffix("/") { base.removeLast() }

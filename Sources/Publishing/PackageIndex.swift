@@ -26,6 +26,11 @@ public struct PackageIndex: Sendable, Hashable, CustomStringConvertible {
             throw .invalidConfiguration(what: "repository URL", value: uploadURL,
                                         expected: "an http:// or https:// upload URL such as '\(Self.pypiUploadURL)'")
         }
+        guard url.user == nil && url.password == nil else {
+            // Printed in reports and errors, so it must not carry a credential.
+            throw .invalidConfiguration(what: "repository URL", value: "\(scheme)://…@\(url.host!)",
+                                        expected: "a URL without a username or password; set TWINE_USERNAME/TWINE_PASSWORD or a token variable instead")
+        }
         self.uploadURL = uploadURL
         let host = url.host!.lowercased()
         let known: (simple: String, json: String)? = switch host {
@@ -34,7 +39,7 @@ public struct PackageIndex: Sendable, Hashable, CustomStringConvertible {
         default: nil
         }
         if let simpleURL {
-            guard let s = URL(string: simpleURL), s.scheme == "http" || s.scheme == "https" else {
+            guard let s = URL(string: simpleURL), s.scheme == "http" || s.scheme == "https", s.user == nil, s.password == nil else {
                 throw .invalidConfiguration(what: "index URL", value: simpleURL,
                                             expected: "the http:// or https:// URL of the index's simple API")
             }

@@ -132,7 +132,8 @@ final class FakeGitHub {
 
     /// The server's releases, with asset digests.
     func state() throws -> [StateRelease] {
-        let r = try TestProcess.run("/usr/bin/curl", ["-sf", apiURL + "/_state"])
+        let r = try TestProcess.run(TestEnvironment.python, ["-c", "import sys, urllib.request; sys.stdout.write(urllib.request.urlopen(sys.argv[1]).read().decode())",
+                                                             apiURL + "/_state"])
         guard r.status == 0 else { throw HarnessError("cannot read fake GitHub state: \(r.stderr)") }
         return try JSONDecoder().decode([StateRelease].self, from: Data(r.stdout.utf8))
     }

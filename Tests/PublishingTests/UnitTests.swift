@@ -70,6 +70,9 @@ struct PublishingUnitTests {
         #expect(devpi.simpleURL == "http://127.0.0.1:3141/root/dev/+simple/")
         #expect(throws: PublishingError.self) { try PackageIndex(uploadURL: "ftp://x/") }
         #expect(throws: PublishingError.self) { try PackageIndex(uploadURL: "not a url") }
+        do { _ = try PackageIndex(uploadURL: "https://alice:hunter2-secret@idx.example/"); Issue.record("credentials in the URL accepted") } catch {
+            #expect(!"\(error)".contains("hunter2-secret"))
+        }
     }
 
     @Test("upload form: twine's field names, repeated multi-use fields, the file part last")
