@@ -19,6 +19,8 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-crypto", from: "3.12.3"),
         .package(url: "https://github.com/groue/GRDB.swift", from: "7.10.0"),
         .package(url: "https://github.com/apple/swift-collections", from: "1.6.0"),
+        .package(url: "https://github.com/apple/swift-nio", from: "2.101.2"),
+        .package(url: "https://github.com/swift-server/async-http-client", from: "1.37.0"),
     ],
     targets: [
         // Thin entry point: everything lives in FarmCommands.
@@ -82,7 +84,10 @@ let package = Package(
             "FarmCore", "Wheels",
             .product(name: "Logging", package: "swift-log"),
             .product(name: "Crypto", package: "swift-crypto"),
-        ]),
+            .product(name: "AsyncHTTPClient", package: "async-http-client"),
+            .product(name: "NIOCore", package: "swift-nio"),
+            .product(name: "NIOHTTP1", package: "swift-nio"),
+        ], exclude: ["README.md"]),
 
         // The release pipeline: phases, journal, report.
         .target(name: "Release", dependencies: [
@@ -103,6 +108,11 @@ let package = Package(
             "Remote", "FarmTestSupport", "Inventory", .product(name: "Logging", package: "swift-log"),
         ], path: "Benchmarks/ssh-download"),
 
+        // Benchmark: wheelfarm's upload client vs twine (Benchmarks/upload.sh).
+        .executableTarget(name: "upload-benchmark", dependencies: [
+            "Publishing", "FarmTestSupport", "FarmCore", .product(name: "Logging", package: "swift-log"),
+        ], path: "Benchmarks/upload-benchmark"),
+
         .testTarget(name: "FarmCoreTests", dependencies: ["FarmCore"]),
         .testTarget(name: "InventoryTests", dependencies: ["Inventory", "FarmTestSupport"]),
         .testTarget(name: "RecipesTests", dependencies: ["Recipes"]),
@@ -114,7 +124,9 @@ let package = Package(
             "Agents", "FarmCore", "Inventory", "Recipes", "FarmTestSupport", .product(name: "Logging", package: "swift-log"),
         ]),
         .testTarget(name: "WheelsTests", dependencies: ["Wheels", "FarmTestSupport"]),
-        .testTarget(name: "PublishingTests", dependencies: ["Publishing", "FarmTestSupport"]),
+        .testTarget(name: "PublishingTests", dependencies: [
+            "Publishing", "FarmTestSupport", "FarmCore", .product(name: "Logging", package: "swift-log"),
+        ], exclude: ["Fixtures"]),
         .testTarget(name: "ReleaseTests", dependencies: ["Release", "FarmTestSupport"]),
         .testTarget(name: "FarmCommandsTests", dependencies: ["FarmCommands", "FarmTestSupport"]),
     ]

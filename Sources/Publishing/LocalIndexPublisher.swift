@@ -1,0 +1,174 @@
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
+import FarmCore
+import Foundation
+import Logging
+
+/// Publishes wheels into a directory laid out as a static package index.
+///
+/// Layout under the root:
+/// - `packages/<project>/<file>`: the wheels;
+/// - `simple/index.html`, `simple/<project>/index.html`: PEP 503 pages, links carrying `#sha256=`
+///   and `data-requires-python`;
+/// - `simple/index.json`, `simple/<project>/index.json`: the same as PEP 691 JSON (the project's
+///   JSON file is the record the pages are generated from).
+///
+/// `pip install --index-url file:///ROOT/simple NAME` works, and so does any static web server
+/// serving ROOT. The same filename with the same SHA-256 is skipped; with other content it is
+/// refused, as on a real index. Concurrent publishers are serialised with a lock file.
+public struct LocalIndexPublisher: WheelPublisher {
+    /// The index root directory.
+    public let root: URL
+    private let logger: Logger
+
+    /// Creates a publisher for the index at `root` (created on first publish).
+    public init(root: URL, logger: Logger) {
+        self.root = root.standardizedFileURL; self.logger = logger
+    }
+
+    /// The root path.
+    public var destination: String { root.path }
+
+    /// The `--index-url` pip needs for this index.
+    public var pipIndexURL: String { root.appendingPathComponent("simple").absoluteString }
+
+    /// Copies `wheel` into the index and regenerates the pages, unless it is already there.
+    public func publish(_ wheel: PublishableWheel, dryRun: Bool = false) async throws -> PublicationOutcome {
+        try wheel.checkUnchangedSinceVerification()
+        if dryRun {
+            let record = try? readRecord(project: wheel.projectName)
+            return try decide(wheel, record: record ?? ProjectRecord(name: wheel.projectName, files: [])) ?? .wouldUpload
+        }
+        return try withLock {
+            var record = try readRecord(project: wheel.projectName) ?? ProjectRecord(name: wheel.projectName, files: [])
+            if let decided = try decide(wheel, record: record) { return decided }
+            let dir = root.appendingPathComponent("packages").appendingPathComponent(wheel.projectName)
+            try createDirectory(dir)
+            let final = dir.appendingPathComponent(wheel.filename)
+            let partial = dir.appendingPathComponent(".\(wheel.filename).partial-\(UUID().uuidString.prefix(8))")
+            do {
+                try FileManager.default.copyItem(atPath: wheel.path, toPath: partial.path)
+                let copied = try StreamingDigest.file(at: partial.path)
+                guard copied.digest == wheel.sha256 else {
+                    throw PublishingError.fileAccess(path: partial.path, problem: "copy has sha256 '\(copied.digest.hex)', expected '\(wheel.sha256.hex)'")
+                }
+                guard rename(partial.path, final.path) == 0 else {
+                    throw PublishingError.fileAccess(path: final.path, problem: "cannot move the copy into place (errno \(errno))")
+                }
+            } catch {
+                try? FileManager.default.removeItem(at: partial)
+                throw error as? PublishingError ?? .fileAccess(path: final.path, problem: "\(error)")
+            }
+            record.files.removeAll { $0.filename == wheel.filename }
+            record.files.append(.init(filename: wheel.filename, url: "../../packages/\(wheel.projectName)/\(wheel.filename)",
+                                      hashes: ["sha256": wheel.sha256.hex],
+                                      requiresPython: wheel.metadataValue("Requires-Python")))
+            record.files.sort { $0.filename < $1.filename }
+            try writeProject(record)
+            try writeRootPages()
+            logger.info("added to local index", metadata: ["file": "\(wheel.filename)", "index": "\(root.path)"])
+            return .uploaded(attempts: 1)
+        }
+    }
+
+    private func decide(_ wheel: PublishableWheel, record: ProjectRecord) throws -> PublicationOutcome? {
+        guard let existing = record.files.first(where: { $0.filename == wheel.filename }) else { return nil }
+        let digest = existing.hashes["sha256"].flatMap(SHA256Digest.init(hex:))
+        if digest == wheel.sha256 { return .alreadyThere }
+        return .refused(.filenameBurnt(filename: wheel.filename, destination: destination, existing: digest, ours: wheel.sha256,
+                                       suggestedSuffix: BurntFilename.nextFreePostSuffix(version: wheel.version,
+                                                                                         listedFilenames: record.files.map(\.filename))))
+    }
+
+    // MARK: records and pages
+
+    /// The PEP 691 project document.
+    struct ProjectRecord: Codable {
+        struct File: Codable {
+            let filename: String
+            let url: String
+            let hashes: [String: String]
+            let requiresPython: String?
+            enum CodingKeys: String, CodingKey { case filename, url, hashes, requiresPython = "requires-python" }
+        }
+        struct Meta: Codable { var apiVersion = "1.0"; enum CodingKeys: String, CodingKey { case apiVersion = "api-version" } }
+        var meta = Meta()
+        let name: String
+        var files: [File]
+        init(name: String, files: [File]) { self.name = name; self.files = files }
+    }
+
+    private var simpleDir: URL { root.appendingPathComponent("simple") }
+
+    private func readRecord(project: String) throws -> ProjectRecord? {
+        let url = simpleDir.appendingPathComponent(project).appendingPathComponent("index.json")
+        guard FileManager.default.fileExists(atPath: url.path) else { return nil }
+        do { return try JSONDecoder().decode(ProjectRecord.self, from: Data(contentsOf: url)) } catch {
+            throw PublishingError.fileAccess(path: url.path, problem: "not a PEP 691 project page written by wheelfarm: \(error)")
+        }
+    }
+
+    private func writeProject(_ record: ProjectRecord) throws {
+        let dir = simpleDir.appendingPathComponent(record.name)
+        try createDirectory(dir)
+        let encoder = JSONEncoder(); encoder.outputFormatting = [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]
+        try write(try encoder.encode(record), to: dir.appendingPathComponent("index.json"))
+        var html = "<!DOCTYPE html>\n<html>\n  <head>\n    <meta name=\"pypi:repository-version\" content=\"1.0\">\n"
+        html += "    <title>Links for \(escape(record.name))</title>\n  </head>\n  <body>\n    <h1>Links for \(escape(record.name))</h1>\n"
+        for f in record.files {
+            let rp = f.requiresPython.map { " data-requires-python=\"\(escape($0))\"" } ?? ""
+            html += "    <a href=\"\(escape(f.url))#sha256=\(f.hashes["sha256"] ?? "")\"\(rp)>\(escape(f.filename))</a><br>\n"
+        }
+        html += "  </body>\n</html>\n"
+        try write(Data(html.utf8), to: dir.appendingPathComponent("index.html"))
+    }
+
+    private func writeRootPages() throws {
+        let names = ((try? FileManager.default.contentsOfDirectory(atPath: simpleDir.path)) ?? [])
+            .filter { FileManager.default.fileExists(atPath: simpleDir.appendingPathComponent($0).appendingPathComponent("index.json").path) }
+            .sorted()
+        var html = "<!DOCTYPE html>\n<html>\n  <head>\n    <meta name=\"pypi:repository-version\" content=\"1.0\">\n    <title>Simple index</title>\n  </head>\n  <body>\n"
+        for n in names { html += "    <a href=\"\(escape(n))/\">\(escape(n))</a><br>\n" }
+        html += "  </body>\n</html>\n"
+        try write(Data(html.utf8), to: simpleDir.appendingPathComponent("index.html"))
+        struct Root: Encodable {
+            struct Project: Encodable { let name: String }
+            let meta = ProjectRecord.Meta()
+            let projects: [Project]
+        }
+        let encoder = JSONEncoder(); encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
+        try write(try encoder.encode(Root(projects: names.map(Root.Project.init))), to: simpleDir.appendingPathComponent("index.json"))
+    }
+
+    private func escape(_ s: String) -> String {
+        s.replacingOccurrences(of: "&", with: "&amp;").replacingOccurrences(of: "<", with: "&lt;")
+            .replacingOccurrences(of: ">", with: "&gt;").replacingOccurrences(of: "\"", with: "&quot;")
+    }
+
+    private func createDirectory(_ url: URL) throws {
+        do { try FileManager.default.createDirectory(at: url, withIntermediateDirectories: true) } catch {
+            throw PublishingError.fileAccess(path: url.path, problem: "cannot create directory: \(error)")
+        }
+    }
+
+    /// Writes through a temporary file and a rename, so readers never see half a page.
+    private func write(_ data: Data, to url: URL) throws {
+        do { try data.write(to: url, options: .atomic) } catch {
+            throw PublishingError.fileAccess(path: url.path, problem: "\(error)")
+        }
+    }
+
+    private func withLock<T>(_ body: () throws -> T) throws -> T {
+        try createDirectory(root)
+        let lockPath = root.appendingPathComponent(".lock").path
+        let fd = open(lockPath, O_CREAT | O_RDWR, 0o644)
+        guard fd >= 0 else { throw PublishingError.fileAccess(path: lockPath, problem: "cannot open lock file (errno \(errno))") }
+        defer { close(fd) }
+        guard flock(fd, LOCK_EX) == 0 else { throw PublishingError.fileAccess(path: lockPath, problem: "cannot lock (errno \(errno))") }
+        defer { flock(fd, LOCK_UN) }
+        return try body()
+    }
+}

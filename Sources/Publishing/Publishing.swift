@@ -1,1 +1,0 @@
-// Publishing module. See README.md in this folder.
