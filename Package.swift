@@ -32,6 +32,7 @@ let package = Package(
         // Shared vocabulary: CPU arch and capabilities, PEP 440 versions, Python versions, digests, errors.
         .target(name: "FarmCore", dependencies: [
             .product(name: "Crypto", package: "swift-crypto"),
+            .product(name: "Yams", package: "Yams"),
         ]),
 
         // Build hosts: YAML loading with file/line/key diagnostics, groups, defaults, hot reload.

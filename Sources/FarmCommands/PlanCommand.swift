@@ -1,10 +1,96 @@
 import ArgumentParser
+import Inventory
+import Recipes
+import Scheduling
 
-/// `wheelfarm plan`.
+/// `wheelfarm plan`: the job matrix and, for each job, the hosts able to build it natively.
 struct PlanCommand: AsyncParsableCommand {
-    static let configuration = CommandConfiguration(commandName: "plan", abstract: "Show the job matrix and where each job can run.")
+    static let configuration = CommandConfiguration(
+        commandName: "plan",
+        abstract: "Show the job matrix and which hosts can build each job natively.",
+        discussion: """
+        Nothing is started: the inventory and the recipe alone decide. A host can build a job when \
+        its arch matches, it has every CPU flag the variant requires, it has none of the flags the \
+        variant forbids (they would leak into the wheel), it is not reserved for other work and it is \
+        not draining. Jobs no host can take are listed with the reason and the closest host.
+
+        Exit codes: 0 every job has a host, 1 some job cannot be placed, 2 usage or inventory error. \
+        The --json document is described in docs/PLAN-JSON.md.
+        """)
+
+    @OptionGroup(title: "Inventory") var inventoryOptions: InventoryOptions
+    @OptionGroup(title: "Selection") var selection: SelectionOptions
+    @OptionGroup(title: "Output") var output: OutputOptions
 
     func run() async throws {
-        throw notAvailableYet("plan")
+        let inventory = try inventoryOptions.load()
+        let (recipe, jobs) = try selection.jobs()
+        let analysis = PlanAnalysis(jobs: jobs, hosts: inventory.hosts)
+        if output.json {
+            try printJSON(PlanDocument(recipe: recipe, inventory: inventoryOptions.inventoryPath, analysis: analysis))
+        } else {
+            print(render(recipe: recipe, analysis: analysis))
+        }
+        if !analysis.unplaceable.isEmpty { throw ExitCode(1) }
+    }
+
+    private func render(recipe: Recipe, analysis: PlanAnalysis) -> String {
+        let jobs = analysis.entries.map(\.job)
+        let versions = Set(jobs.map(\.publishedVersion)).count
+        let variants = Set(jobs.map(\.variant.package)).count
+        let pythons = Set(jobs.map(\.python)).count
+        let arches = Set(jobs.map(\.arch)).sorted().map(\.rawValue).joined(separator: ", ")
+        var out = "recipe \(recipe.name) · inventory \(inventoryOptions.inventoryPath) · \(jobs.count) job\(jobs.count == 1 ? "" : "s")"
+        out += " (\(versions) version\(versions == 1 ? "" : "s") × \(variants) variant\(variants == 1 ? "" : "s") × \(pythons) Python\(pythons == 1 ? "" : "s"); arches: \(arches.isEmpty ? "none" : arches))\n\n"
+        var table = TextTable("JOB", "HOSTS ABLE TO BUILD IT")
+        for e in analysis.entries {
+            table.add(e.job.id, e.eligible.isEmpty ? "— none" : e.eligible.map(\.name).joined(separator: ", "))
+        }
+        out += table.render()
+        let bad = analysis.unplaceable
+        if bad.isEmpty {
+            out += "\n\nevery job can be placed"
+        } else {
+            out += "\n\n\(bad.count) job\(bad.count == 1 ? "" : "s") cannot be placed:\n"
+            out += bad.map { "  \($0.job.id): \($0.unplaceableReason ?? "")" }.joined(separator: "\n")
+        }
+        return out
+    }
+}
+
+/// The `plan --json` document (schema `wheelfarm.plan/1`, see docs/PLAN-JSON.md).
+struct PlanDocument: Encodable {
+    struct Summary: Encodable { let jobs: Int; let placeable: Int; let unplaceable: Int }
+    struct Rejection: Encodable { let host: String; let reasons: [String] }
+    struct Job: Encodable {
+        let id: String
+        let package: String
+        let variant: String
+        let arch: String
+        let python: String
+        let version: String
+        let published_version: String
+        let placeable: Bool
+        let eligible_hosts: [String]
+        let reason: String?
+        let rejected_hosts: [Rejection]
+    }
+    let schema = "wheelfarm.plan/1"
+    let recipe: String
+    let inventory: String
+    let summary: Summary
+    let jobs: [Job]
+
+    init(recipe: Recipe, inventory: String, analysis: PlanAnalysis) {
+        self.recipe = recipe.name
+        self.inventory = inventory
+        let bad = analysis.unplaceable.count
+        summary = Summary(jobs: analysis.entries.count, placeable: analysis.entries.count - bad, unplaceable: bad)
+        jobs = analysis.entries.map { e in
+            Job(id: e.job.id, package: e.job.variant.package, variant: e.job.variant.shortName, arch: e.job.arch.rawValue,
+                python: e.job.python.description, version: e.job.version.description, published_version: e.job.publishedVersion,
+                placeable: e.unplaceableReason == nil, eligible_hosts: e.eligible.map(\.name), reason: e.unplaceableReason,
+                rejected_hosts: e.rejected.map { Rejection(host: $0.host.name, reasons: $0.reasons.map(\.description)) })
+        }
     }
 }

@@ -1,6 +1,9 @@
 import FarmCore
 
 /// A build host as the inventory describes it, after defaults and groups were applied.
+///
+/// Foundation on Linux also declares a `Host`; files importing both write
+/// `import struct Inventory.Host` to pick this one.
 public struct Host: Sendable, Hashable, Codable {
     /// How the coordinator reaches the host.
     public enum Connection: String, Sendable, Hashable, Codable, CaseIterable {

@@ -24,6 +24,8 @@ public struct Recipe: Sendable, Hashable, Codable {
     public var defaultVariant: String
     /// Python versions built when `--python-versions` is not given.
     public var defaultPythons: [PythonVersion]
+    /// Upstream versions built when no version is given (empty: a version must be given).
+    public var defaultVersions: [PEP440Version] = []
     /// The name of the upstream version option in the old script (`vllm-versions`), accepted as an alias.
     public var versionOption: String?
 

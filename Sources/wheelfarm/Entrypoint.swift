@@ -3,6 +3,6 @@ import FarmCommands
 @main
 struct Entrypoint {
     static func main() async {
-        await WheelfarmCommand.main()
+        await WheelfarmCommand.runMain()
     }
 }

@@ -1,0 +1,22 @@
+# wheelfarm — the two commands a newcomer needs:
+#   make demo   installs what is missing, builds, and runs the embedded default (this machine + a local index)
+#   make test   installs what is missing, builds, and runs every test (real sshd, pypiserver, pip, gcc)
+SWIFT ?= swift
+BIN := .build/debug/wheelfarm
+
+.PHONY: setup build test demo clean
+
+setup:
+	bash scripts/setup.sh
+
+build: setup
+	$(SWIFT) build
+
+test: build
+	$(SWIFT) test
+
+demo: build
+	bash scripts/demo.sh
+
+clean:
+	rm -rf .build dist

