@@ -101,6 +101,8 @@ public struct SharedObjectReport: Sendable, Hashable, Codable {
     public var machine: String
     /// Instruction counts, when the object was audited.
     public var isa: ISACounts?
+    /// Lowercase mnemonic → count, when mnemonic counting was asked for (bare objects only).
+    public var mnemonics: [String: Int]? = nil
 }
 
 /// Everything verification found out about one wheel.

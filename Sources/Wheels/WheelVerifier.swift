@@ -87,7 +87,7 @@ public struct WheelVerifier: Sendable {
 
     /// Checks and audits a bare ELF object (not a wheel): only `elf.machine` and the ISA checks
     /// apply; the arch comes from the expectation (or the object itself).
-    public func verifyObject(path: String, expectation: WheelExpectation = WheelExpectation()) -> WheelReport {
+    public func verifyObject(path: String, expectation: WheelExpectation = WheelExpectation(), countMnemonics: Bool = false) -> WheelReport {
         var recorder = CheckRecorder()
         var objects: [SharedObjectReport] = []
         var total: ISACounts?
@@ -102,8 +102,9 @@ public struct WheelVerifier: Sendable {
                 recorder.pass(.elfMachine, "'\(path)' is \(elf.machineName)")
             }
             if elf.machine == 62 {
-                let audit = try ISAAuditor().audit(file: file, elf: elf)
+                let audit = try ISAAuditor(countMnemonics: countMnemonics).audit(file: file, elf: elf)
                 report.isa = audit.counts
+                report.mnemonics = audit.mnemonics
                 total = audit.counts
             }
             objects.append(report)
