@@ -67,7 +67,7 @@ extension WheelVerification {
                 elfSink?.remove()
                 continue
             }
-            if let row, !row.hash.isEmpty, RecordFile.acceptedAlgorithms.contains(algorithm) {
+            if let row, !row.hash.isEmpty, RecordFile.acceptedAlgorithms.contains(algorithm), !Self.isUnhashedRecordFile(entry.name) {
                 hashed += 1
                 let actual = hasher.finalize()
                 if actual != row.hash {
@@ -95,6 +95,12 @@ extension WheelVerification {
             recorder.skip(.elfMachine, "\(objects.count) ELF objects but the platform tag names no arch")
         }
         return total
+    }
+
+    /// RECORD and its signatures, which RECORD lists without hashes.
+    static func isUnhashedRecordFile(_ name: String) -> Bool {
+        let parts = name.split(separator: "/")
+        return parts.count == 2 && parts[0].hasSuffix(".dist-info") && ["RECORD", "RECORD.jws", "RECORD.p7s"].contains(parts[1])
     }
 
     mutating func inspectELF(name: String, path: String, wheelArch: Arch?, total: inout ISACounts?) {
