@@ -44,7 +44,7 @@ public struct CoreMetadata: Sendable, Hashable {
             guard name.allSatisfy({ $0.isASCII && ($0.isLetter || $0.isNumber || $0 == "-" || $0 == "_") }) else {
                 throw MetadataParseError(line: lineNumber, message: "invalid header name '\(name.prefix(60))'")
             }
-            fields.append((String(name), line[line.index(after: colon)...].trimmingWhitespace()))
+            fields.append((String(name), trimSpaces(line[line.index(after: colon)...])))
         }
     }
 
@@ -62,7 +62,7 @@ public struct CoreMetadata: Sendable, Hashable {
 
     /// The long description: the body, or the legacy `Description` header when there is no body.
     public var description: String {
-        let b = body.trimmingWhitespace()
+        let b = trimSpaces(Substring(body))
         if !b.isEmpty { return body }
         return value("Description") ?? ""
     }
@@ -71,7 +71,7 @@ public struct CoreMetadata: Sendable, Hashable {
     public func rendered() -> String {
         var out = ""
         for (name, value) in fields {
-            out += "\(name): " + value.replacingOccurrences(of: "\n", with: "\n        ") + "\n"
+            out += "\(name): " + value.split(separator: "\n", omittingEmptySubsequences: false).joined(separator: "\n        ") + "\n"
         }
         if !body.isEmpty { out += "\n" + body }
         return out
@@ -93,8 +93,6 @@ public struct MetadataParseError: Error, Sendable, Hashable, CustomStringConvert
     public var message: String
     public var description: String { line > 0 ? "line \(line): \(message)" : message }
 }
-
-import FarmCore
 
 /// `RECORD`: one CSV row per file with its path, `algorithm=urlsafe-base64-digest` and size.
 public struct RecordFile: Sendable, Hashable {
@@ -177,8 +175,16 @@ public struct RecordFile: Sendable, Hashable {
     public static func render(_ rows: [(path: String, hash: String, size: String)]) -> String {
         func quote(_ s: String) -> String {
             s.contains(where: { $0 == "," || $0 == "\"" || $0 == "\n" || $0 == "\r" })
-                ? "\"" + s.replacingOccurrences(of: "\"", with: "\"\"") + "\"" : s
+                ? "\"" + s.split(separator: "\"", omittingEmptySubsequences: false).joined(separator: "\"\"") + "\"" : s
         }
         return rows.map { "\(quote($0.path)),\(quote($0.hash)),\(quote($0.size))\n" }.joined()
     }
+}
+
+/// The text without leading and trailing spaces, tabs and line breaks (kept local so the parsers
+/// build on their own for the fuzz target).
+func trimSpaces(_ s: Substring) -> String {
+    let isSpace: (Character) -> Bool = { $0 == " " || $0 == "\t" || $0 == "\n" || $0 == "\r" }
+    guard let start = s.firstIndex(where: { !isSpace($0) }), let end = s.lastIndex(where: { !isSpace($0) }) else { return "" }
+    return String(s[start...end])
 }

@@ -19,6 +19,9 @@ extension WheelVerification {
         defer { scratch?.remove() }
         var total: ISACounts?
         var hashed = 0
+        let group = DispatchGroup()
+        let audits = DispatchSemaphore(value: 2)  // at most two objects on disk and in audit at once
+        let results = InspectionResults()
         for entry in ordered {
             if entry.isEncrypted { continue }
             let data: ZipMemberData
@@ -80,8 +83,27 @@ extension WheelVerification {
                 recorder.fail(.elfMachine, "'\(entry.name)' could not be copied for inspection: \(sinkError)")
             }
             if let sink = elfSink {
-                defer { sink.remove() }
-                inspectELF(name: entry.name, path: sink.path, wheelArch: wheelArch, total: &total)
+                // Audit on another thread while the next members stream (the audit of a large
+                // extension takes as long as inflating the rest of the wheel).
+                let objectPath = sink.detach()
+                let name = entry.name, expectation = self.expectation
+                audits.wait()
+                group.enter()
+                DispatchQueue.global().async {
+                    defer { unlink(objectPath); audits.signal(); group.leave() }
+                    results.append(Self.inspectELF(name: name, path: objectPath, wheelArch: wheelArch, expectation: expectation))
+                }
+            }
+        }
+        group.wait()
+        for result in results.all.sorted(by: { $0.name < $1.name }) {
+            for failure in result.failures { recorder.fail(.elfMachine, failure) }
+            if let report = result.report {
+                objects.append(report)
+                if let counts = report.isa {
+                    if total == nil { total = ISACounts() }
+                    total!.add(counts)
+                }
             }
         }
         recorder.pass(.zipLocalHeaders, "\(ordered.count) local headers agree with the central directory; no overlaps")
@@ -103,25 +125,30 @@ extension WheelVerification {
         return parts.count == 2 && parts[0].hasSuffix(".dist-info") && ["RECORD", "RECORD.jws", "RECORD.p7s"].contains(parts[1])
     }
 
-    mutating func inspectELF(name: String, path: String, wheelArch: Arch?, total: inout ISACounts?) {
+    /// What inspecting one ELF object found.
+    struct Inspection: Sendable {
+        var name: String
+        var report: SharedObjectReport?
+        var failures: [String]
+    }
+
+    static func inspectELF(name: String, path: String, wheelArch: Arch?, expectation: WheelExpectation) -> Inspection {
         do {
             let file = try ReadOnlyFile(path: path)
             let elf = try ELFFile(file: file, name: name)
             var report = SharedObjectReport(path: name, machine: elf.machineName, isa: nil)
+            var failures: [String] = []
             if let wheelArch, elf.arch != wheelArch {
-                recorder.fail(.elfMachine, "'\(name)' is \(elf.machineName) but the wheel is for \(wheelArch.kernelName)")
+                failures.append("'\(name)' is \(elf.machineName) but the wheel is for \(wheelArch.kernelName)")
             }
             if elf.machine == 62, expectation.isa?.mode != .off {
-                let audit = try ISAAuditor().audit(file: file, elf: elf)
-                report.isa = audit.counts
-                if total == nil { total = ISACounts() }
-                total!.add(audit.counts)
+                report.isa = try ISAAuditor().audit(file: file, elf: elf).counts
             }
-            objects.append(report)
+            return Inspection(name: name, report: report, failures: failures)
         } catch let WheelError.malformed(_, message) {
-            recorder.fail(.elfMachine, message)
+            return Inspection(name: name, report: nil, failures: [message])
         } catch {
-            recorder.fail(.elfMachine, "'\(name)': \(error)")
+            return Inspection(name: name, report: nil, failures: ["'\(name)': \(error)"])
         }
     }
 
@@ -207,10 +234,28 @@ final class ScratchFile {
         }
     }
 
+    private var owned = true
+
     func remove() {
         if descriptor >= 0 { close(descriptor); descriptor = -1 }
-        unlink(path)
+        if owned { unlink(path); owned = false }
+    }
+
+    /// Closes the file and hands its removal to the caller; returns its path.
+    func detach() -> String {
+        if descriptor >= 0 { close(descriptor); descriptor = -1 }
+        owned = false
+        return path
     }
 
     deinit { remove() }
+}
+
+/// Inspection results gathered from audit threads; an `NSLock` guards the array, which is why
+/// the unchecked conformance is sound.
+final class InspectionResults: @unchecked Sendable {
+    private let lock = NSLock()
+    private var items: [WheelVerification.Inspection] = []
+    func append(_ item: WheelVerification.Inspection) { lock.lock(); items.append(item); lock.unlock() }
+    var all: [WheelVerification.Inspection] { lock.lock(); defer { lock.unlock() }; return items }
 }
