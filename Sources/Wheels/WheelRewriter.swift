@@ -131,6 +131,7 @@ public struct WheelRewriter: Sendable {
         filename.version = newVersion
         let directory = outputDirectory ?? (path as NSString).deletingLastPathComponent
         let dir = directory.isEmpty ? "." : directory
+        try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
         let finalPath = dir + "/" + filename.description
         // The new wheel is written under its final name inside a private directory next to the
         // destination (same filesystem, so the final rename is atomic), and verified there.
