@@ -18,10 +18,13 @@ if [ -z "$wheel" ]; then
 fi
 cat "$wheel" > /dev/null
 secs() { local s e; s=$(date +%s.%N); "$@" >/dev/null 2>&1; e=$(date +%s.%N); echo "$e - $s" | bc -l; }
-best=""; bcp=""; bverify=""
+best=""; bcp=""; bverify=""; bsync=""
 for _ in 1 2 3; do
   rm -rf "$work/cp-out" "$work/rw-out"; mkdir -p "$work/cp-out"
   t_cp=$(secs cp "$wheel" "$work/cp-out/")
+  rm -rf "$work/cp-out"; mkdir -p "$work/cp-out"
+  t_sync=$(secs sh -c "cp '$wheel' '$work/cp-out/' && sync '$work/cp-out/'*.whl")
+  if [ -z "$bsync" ] || [ "$(echo "$t_sync < $bsync" | bc -l)" = 1 ]; then bsync=$t_sync; fi
   t_rw=$(secs "$bin" rewrite "$wheel" --version-suffix .post1 -o "$work/rw-out")
   t_v=$(secs "$bin" verify "$wheel")
   if [ -z "$best" ] || [ "$(echo "$t_rw < $best" | bc -l)" = 1 ]; then best=$t_rw; fi
@@ -31,6 +34,7 @@ done
 ls "$work/rw-out"/*.post1-*.whl >/dev/null
 printf 'wheel: %s (%s MB)\n' "$(basename "$wheel")" "$(du -m "$wheel" | cut -f1)"
 printf '  cp                         %.3f s\n' "$bcp"
+printf '  cp + sync (durable, as the rewrite must be before its rename)  %.3f s\n' "$bsync"
 printf '  wheelfarm verify (once)    %.3f s\n' "$bverify"
 printf '  wheelfarm rewrite .post1   %.3f s  (verify before + write + verify after)\n' "$best"
 printf '  ratio rewrite / cp                         %.1fx\n' "$(echo "$best / $bcp" | bc -l)"
