@@ -17,6 +17,8 @@ let package = Package(
         .package(url: "https://github.com/jpsim/Yams", from: "6.2.2"),
         .package(url: "https://github.com/apple/swift-log", from: "1.16.2"),
         .package(url: "https://github.com/apple/swift-crypto", from: "3.12.3"),
+        .package(url: "https://github.com/groue/GRDB.swift", from: "7.10.0"),
+        .package(url: "https://github.com/apple/swift-collections", from: "1.6.0"),
     ],
     targets: [
         // Thin entry point: everything lives in FarmCommands.
@@ -27,26 +29,28 @@ let package = Package(
             "FarmCore", "Inventory", "Recipes", "Scheduling", "Remote", "Wheels", "Publishing", "Release",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
             .product(name: "Logging", package: "swift-log"),
-        ]),
+        ], exclude: ["README.md"]),
 
         // Shared vocabulary: CPU arch and capabilities, PEP 440 versions, Python versions, digests, errors.
         .target(name: "FarmCore", dependencies: [
             .product(name: "Crypto", package: "swift-crypto"),
             .product(name: "Yams", package: "Yams"),
-        ]),
+        ], exclude: ["README.md"]),
 
         // Build hosts: YAML loading with file/line/key diagnostics, groups, defaults, hot reload.
         .target(name: "Inventory", dependencies: [
             "FarmCore", .product(name: "Yams", package: "Yams"),
-        ]),
+        ], exclude: ["README.md"]),
 
         // Recipes and variants as data; job matrix expansion.
         .target(name: "Recipes", dependencies: [
             "FarmCore", .product(name: "Yams", package: "Yams"),
-        ]),
+        ], exclude: ["README.md"]),
 
         // Pure placement policy and simulator: no I/O.
-        .target(name: "Scheduling", dependencies: ["FarmCore", "Inventory", "Recipes"]),
+        .target(name: "Scheduling", dependencies: [
+            "FarmCore", "Inventory", "Recipes", .product(name: "HeapModule", package: "swift-collections"),
+        ], exclude: ["README.md"]),
 
         // libssh2, imported only by Remote.
         .systemLibrary(name: "CLibSSH2", pkgConfig: "libssh2", providers: [.apt(["libssh2-1-dev"])]),
@@ -56,7 +60,7 @@ let package = Package(
             "FarmCore", "Inventory", "CLibSSH2",
             .product(name: "Logging", package: "swift-log"),
             .product(name: "Crypto", package: "swift-crypto"),
-        ]),
+        ], exclude: ["README.md"]),
 
         // Zydis x86 decoder, imported only by Wheels (ISA audit).
         // Debian 12's libzydis-dev 4.0 ships no pkg-config file: the modulemap links Zydis and Zycore.
@@ -82,16 +86,28 @@ let package = Package(
         .target(name: "Release", dependencies: [
             "FarmCore", "Inventory", "Recipes", "Scheduling", "Remote", "Wheels", "Publishing",
             .product(name: "Logging", package: "swift-log"),
-        ]),
+            .product(name: "GRDB", package: "GRDB.swift"),
+        ], exclude: ["README.md"]),
+
+        // Benchmarks/scheduling.sh: makespan vs lower bound, first-fit and one host; placement speed.
+        .executableTarget(name: "scheduling-benchmark", dependencies: ["FarmCore", "Inventory", "Recipes", "Scheduling"],
+                          path: "Benchmarks/scheduling"),
 
         // Test-only helpers: sshd farm, index server, fixtures.
-        .target(name: "FarmTestSupport", dependencies: ["FarmCore", "Inventory"]),
+        .target(name: "FarmTestSupport", dependencies: ["FarmCore", "Inventory"], exclude: ["README.md"]),
+
+        // Benchmarks/ssh-download.sh: wheelfarm's SSH download against OpenSSH scp.
+        .executableTarget(name: "ssh-download-bench", dependencies: [
+            "Remote", "FarmTestSupport", "Inventory", .product(name: "Logging", package: "swift-log"),
+        ], path: "Benchmarks/ssh-download"),
 
         .testTarget(name: "FarmCoreTests", dependencies: ["FarmCore"]),
         .testTarget(name: "InventoryTests", dependencies: ["Inventory", "FarmTestSupport"]),
         .testTarget(name: "RecipesTests", dependencies: ["Recipes"]),
         .testTarget(name: "SchedulingTests", dependencies: ["Scheduling", "FarmTestSupport"]),
-        .testTarget(name: "RemoteTests", dependencies: ["Remote", "FarmTestSupport"]),
+        .testTarget(name: "RemoteTests", dependencies: [
+            "Remote", "FarmTestSupport", .product(name: "Logging", package: "swift-log"),
+        ]),
         .testTarget(name: "WheelsTests", dependencies: ["Wheels", "FarmTestSupport"]),
         .testTarget(name: "PublishingTests", dependencies: ["Publishing", "FarmTestSupport"]),
         .testTarget(name: "ReleaseTests", dependencies: ["Release", "FarmTestSupport"]),

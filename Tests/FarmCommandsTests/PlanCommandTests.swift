@@ -79,8 +79,8 @@ struct PlanCommandTests {
     }
 
     @Test func commandsNotYetAvailableSaySo() throws {
-        for sub in ["status"] {
-            let r = try TestProcess.wheelfarm([sub])
+        for args in [["release", "--versions", "0.11.0", "--inventory", "inventory/example-farm.yaml"]] {
+            let r = try TestProcess.wheelfarm(args)
             #expect(r.status == 3)
             #expect(r.stderr.contains("not available yet"))
         }

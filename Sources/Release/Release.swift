@@ -1,1 +1,0 @@
-// Release module. See README.md in this folder.

@@ -1,1 +1,0 @@
-// Remote module. See README.md in this folder.

@@ -1,0 +1,88 @@
+import Inventory
+import Recipes
+
+/// How one attempt at a job ended.
+public enum JobOutcome: Sendable, Hashable, Codable, CustomStringConvertible {
+    /// The wheel was built.
+    case succeeded
+    /// The build itself failed (compiler error, failed test, missing file): retried up to a limit.
+    case buildFailed(String)
+    /// The host could not be reached or the connection was lost: the job goes elsewhere and the
+    /// host is quarantined.
+    case hostFailed(String)
+    /// The attempt was stopped because the run was cancelled.
+    case cancelled
+
+    /// A lowercase, human-readable description.
+
+    public var description: String {
+        switch self {
+        case .succeeded: "succeeded"
+        case let .buildFailed(m): "build failed: \(m)"
+        case let .hostFailed(m): "host failure: \(m)"
+        case .cancelled: "cancelled"
+        }
+    }
+}
+
+/// Errors a ``JobRunner`` may throw instead of returning a failed ``JobOutcome``.
+///
+/// Any other error thrown by a runner counts as a build failure (so that an unclassified error
+/// is retried a bounded number of times, never forever); `CancellationError` counts as cancelled.
+public enum JobRunnerError: Error, Sendable, Hashable, CustomStringConvertible {
+    /// The host did not answer (connect refused, timeout, authentication impossible).
+    case hostUnreachable(String)
+    /// The connection broke during the build.
+    case connectionLost(String)
+    /// The build ran and failed.
+    case buildFailed(String)
+
+    /// A lowercase, human-readable description.
+
+    public var description: String {
+        switch self {
+        case let .hostUnreachable(m): "host unreachable: \(m)"
+        case let .connectionLost(m): "connection lost: \(m)"
+        case let .buildFailed(m): "build failed: \(m)"
+        }
+    }
+
+    /// The outcome this error stands for.
+    public var outcome: JobOutcome {
+        switch self {
+        case let .hostUnreachable(m): .hostFailed("unreachable: \(m)")
+        case let .connectionLost(m): .hostFailed("connection lost: \(m)")
+        case let .buildFailed(m): .buildFailed(m)
+        }
+    }
+}
+
+/// Runs builds on hosts: the scheduler's only way to act on the world.
+///
+/// The release pipeline implements it over SSH; tests and `simulate` implement it with fakes.
+/// Implementations must honour task cancellation: when the task running ``run(job:on:attempt:)``
+/// is cancelled, stop the build on the host and return ``JobOutcome/cancelled`` (or throw
+/// `CancellationError`).
+public protocol JobRunner: Sendable {
+    /// Builds `job` on `host`; `attempt` counts from 1 over every attempt at this job.
+    func run(job: BuildJob, on host: Host, attempt: Int) async throws -> JobOutcome
+
+    /// Checks whether a quarantined host is reachable again (for example: connect and run `true`).
+    ///
+    /// The default says yes, so that the host is retried with its next job.
+    func checkHealth(of host: Host) async -> Bool
+}
+
+extension JobRunner {
+    /// Says the host is healthy: it is then retried with real work.
+    public func checkHealth(of host: Host) async -> Bool { true }
+}
+
+extension JobOutcome {
+    /// Classifies an error thrown by a ``JobRunner``.
+    public init(classifying error: any Error) {
+        if error is CancellationError { self = .cancelled }
+        else if let e = error as? JobRunnerError { self = e.outcome }
+        else { self = .buildFailed(String(describing: error)) }
+    }
+}
