@@ -26,7 +26,7 @@ let package = Package(
 
         // One file per subcommand; option groups shared between them.
         .target(name: "FarmCommands", dependencies: [
-            "FarmCore", "Inventory", "Recipes", "Scheduling", "Remote", "Wheels", "Publishing", "Release",
+            "FarmCore", "Inventory", "Recipes", "Scheduling", "Remote", "Wheels", "Publishing", "Release", "Agents",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
             .product(name: "Logging", package: "swift-log"),
         ], exclude: ["README.md"]),
@@ -60,6 +60,12 @@ let package = Package(
             "FarmCore", "Inventory", "CLibSSH2",
             .product(name: "Logging", package: "swift-log"),
             .product(name: "Crypto", package: "swift-crypto"),
+        ], exclude: ["README.md"]),
+
+        // Build-host agents: probe reports, build protocol, agent bundle, and running them over a transport.
+        .target(name: "Agents", dependencies: [
+            "FarmCore", "Inventory", "Recipes", "Remote",
+            .product(name: "Logging", package: "swift-log"),
         ], exclude: ["README.md"]),
 
         // Zydis x86 decoder, imported only by Wheels (ISA audit).
@@ -107,6 +113,9 @@ let package = Package(
         .testTarget(name: "SchedulingTests", dependencies: ["Scheduling", "FarmTestSupport"]),
         .testTarget(name: "RemoteTests", dependencies: [
             "Remote", "FarmTestSupport", .product(name: "Logging", package: "swift-log"),
+        ]),
+        .testTarget(name: "AgentsTests", dependencies: [
+            "Agents", "FarmCore", "Inventory", "Recipes", "FarmTestSupport", .product(name: "Logging", package: "swift-log"),
         ]),
         .testTarget(name: "WheelsTests", dependencies: ["Wheels", "FarmTestSupport"]),
         .testTarget(name: "PublishingTests", dependencies: ["Publishing", "FarmTestSupport"]),

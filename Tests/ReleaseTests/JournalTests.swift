@@ -49,17 +49,22 @@ struct JournalTests {
         try FileManager.default.createDirectory(at: dist.appendingPathComponent(".wheelfarm"), withIntermediateDirectories: true)
         let holder = Process()
         holder.executableURL = URL(fileURLWithPath: "/usr/bin/env")
-        holder.arguments = ["python3", "-c", "import fcntl,sys,time; f=open(sys.argv[1],'w'); fcntl.flock(f, fcntl.LOCK_EX); f.write('4242'); f.flush(); time.sleep(60)", lockFile]
+        let ready = dist.appendingPathComponent("holder-ready").path
+        holder.arguments = ["python3", "-c", """
+            import fcntl, sys, time
+            f = open(sys.argv[1], 'a+')
+            fcntl.flock(f, fcntl.LOCK_EX)
+            f.seek(0); f.truncate(); f.write('4242'); f.flush()
+            open(sys.argv[2], 'w').close()
+            time.sleep(60)
+            """, lockFile, ready]
         try holder.run()
         defer { if holder.isRunning { kill(holder.processIdentifier, SIGKILL); holder.waitUntilExit() } }
-        var refused = false
-        for _ in 0..<50 where !refused {
-            do { _ = try CoordinatorLock(distDir: dist); Thread.sleep(forTimeInterval: 0.1) } catch {
-                refused = true
-                #expect("\(error)".contains("another wheelfarm coordinator (pid 4242)"))
-            }
+        for _ in 0..<100 where !FileManager.default.fileExists(atPath: ready) { Thread.sleep(forTimeInterval: 0.05) }
+        #expect(throws: (any Error).self) { _ = try CoordinatorLock(distDir: dist) }
+        do { _ = try CoordinatorLock(distDir: dist) } catch {
+            #expect("\(error)".contains("another wheelfarm coordinator (pid 4242)"))
         }
-        #expect(refused)
         // SIGKILL: the kernel releases the lock, so a crashed coordinator leaves nothing stale.
         kill(holder.processIdentifier, SIGKILL)
         holder.waitUntilExit()

@@ -1,0 +1,449 @@
+#!/usr/bin/env bash
+# shellcheck source-path=SCRIPTDIR
+# Builds one wheel of one job on this host and reports it as JSON lines on stdout.
+# Usage and protocol: README.md next to this file ("Build"). Summary:
+#   build.sh --work-dir DIR --job-id ID --recipe NAME --package NAME --version V --python X.Y
+#            [--version-suffix .postN] [--max-jobs N] [--builder native|docker] [--source PATH|URL]
+#            [--env KEY=VALUE]... [--cflag FLAG]... [--require FLAG]... [--forbid FLAG]...
+#            [--min-gcc X.Y] [--min-free-mb N] [--docker-image IMAGE] [--dry-run]
+# Exit codes: 0 built, 1 build failed, 2 usage error, 3 host problem, 4 cancelled.
+set -uo pipefail
+export LC_ALL=C
+
+WF_AGENT_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+# shellcheck source=lib.sh
+. "$WF_AGENT_DIR/lib.sh"
+
+readonly WF_EXIT_OK=0 WF_EXIT_BUILD=1 WF_EXIT_USAGE=2 WF_EXIT_HOST=3 WF_EXIT_CANCELLED=4
+readonly WF_PROTOCOL=1
+
+# Run in a session of our own, so that cancel.sh can stop the build and everything it started by
+# signalling one process group. A parent may have left TERM/INT/HUP blocked (threads of some
+# runtimes block them, and the mask is inherited): coreutils' env (>= 8.31) unblocks them.
+if [ -z "${WF_SESSION:-}" ] && command -v setsid >/dev/null 2>&1; then
+  export WF_SESSION=1
+  if env --default-signal=TERM true 2>/dev/null; then
+    exec setsid -w env --default-signal=TERM,INT,HUP,CHLD "$BASH" "$0" "$@"
+  fi
+  exec setsid -w "$BASH" "$0" "$@"
+fi
+
+# ---------------------------------------------------------------------------------------------
+# Events (fd 3 is the protocol stream; stdout/stderr of everything else go to the log)
+
+exec 3>&1
+WF_EVENTS_FILE=''
+wf_emit() {
+  local line
+  line=$(wf_json_obj event "$1" job "$WF_JOB_ID" time "$(wf_now)" "${@:2}")
+  printf '%s\n' "$line" >&3 2>/dev/null || true
+  if [ -n "$WF_EVENTS_FILE" ]; then printf '%s\n' "$line" >> "$WF_EVENTS_FILE" 2>/dev/null || true; fi
+}
+
+# Lines in the log so far: a pointer the coordinator can use to show where a phase or failure starts.
+wf_log_line() { if [ -f "$WF_LOG" ]; then wc -l < "$WF_LOG" | tr -d ' '; else echo 0; fi; }
+
+WF_PHASE=''
+wf_phase() {
+  WF_PHASE=$1
+  echo "==> phase $1" >&2
+  wf_emit phase phase "$1" log_line:raw "$(wf_log_line)"
+}
+
+wf_finish() {
+  local code=$1 message=${2:-}
+  local status
+  case $code in
+    0) status=succeeded ;; 1) status=failed ;; 2) status=usage ;; 3) status=host-problem ;; 4) status=cancelled ;;
+    *) status=failed; code=$WF_EXIT_BUILD ;;
+  esac
+  [ "$WF_DRY_RUN" = 1 ] && [ "$code" = 0 ] && status=dry-run
+  [ -n "$message" ] && echo "==> $status: $message" >&2
+  if [ "$WF_IN_CONTAINER" = 1 ]; then exit "$code"; fi
+  wf_emit finished status "$status" exit:raw "$code" phase "$WF_PHASE" message "$message" log "$WF_LOG"
+  if [ "$WF_DRY_RUN" != 1 ] && [ -n "$WF_JOB_DIR" ] && [ -d "$WF_JOB_DIR" ]; then
+    wf_json_obj status "$status" exit:raw "$code" message "$message" time "$(wf_now)" > "$WF_JOB_DIR/status.json" 2>/dev/null
+    rm -f "$WF_JOB_DIR/pid"
+  fi
+  exit "$code"
+}
+
+# A problem with the host rather than the build: the scheduler may retry elsewhere.
+wf_host_problem() {
+  if [ "$WF_DRY_RUN" = 1 ]; then
+    wf_emit check ok:raw false problem "$1"
+    return 0
+  fi
+  wf_finish "$WF_EXIT_HOST" "$1"
+}
+
+WF_JOB_ID='' WF_LOG='' WF_JOB_DIR='' WF_DRY_RUN=0 WF_IN_CONTAINER=0
+# ---------------------------------------------------------------------------------------------
+# Arguments
+
+WF_WORK_DIR='' WF_RECIPE='' WF_PACKAGE='' WF_VERSION='' WF_SUFFIX='' WF_PYTHON=''
+WF_MAX_JOBS='' WF_BUILDER=native WF_SOURCE='' WF_MIN_GCC='' WF_MIN_FREE_MB='' WF_DOCKER_IMAGE=''
+WF_USER_ENV=() WF_CFLAGS=() WF_REQUIRE=() WF_FORBID=()
+WF_ARGS=("$@")
+
+wf_usage_error() { wf_finish "$WF_EXIT_USAGE" "$1"; }
+
+while [ $# -gt 0 ]; do
+  opt=$1
+  case $opt in
+    --dry-run) WF_DRY_RUN=1; shift; continue ;;
+    --in-container) WF_IN_CONTAINER=1; shift; continue ;;
+    -h|--help) sed -n '2,9p' "$0"; exit 0 ;;
+    --*=*) val=${opt#*=}; opt=${opt%%=*}; shift ;;
+    --*) [ $# -ge 2 ] || wf_usage_error "option '$opt' needs a value"; val=$2; shift 2 ;;
+    *) wf_usage_error "unexpected argument '$opt'" ;;
+  esac
+  case $opt in
+    --work-dir) WF_WORK_DIR=$val ;;
+    --job-id) WF_JOB_ID=$val ;;
+    --recipe) WF_RECIPE=$val ;;
+    --package) WF_PACKAGE=$val ;;
+    --version) WF_VERSION=$val ;;
+    --version-suffix) WF_SUFFIX=$val ;;
+    --python) WF_PYTHON=$val ;;
+    --max-jobs) WF_MAX_JOBS=$val ;;
+    --builder) WF_BUILDER=$val ;;
+    --source) WF_SOURCE=$val ;;
+    --env) WF_USER_ENV+=("$val") ;;
+    --cflag) WF_CFLAGS+=("$val") ;;
+    --require) WF_REQUIRE+=("$val") ;;
+    --forbid) WF_FORBID+=("$val") ;;
+    --min-gcc) WF_MIN_GCC=$val ;;
+    --min-free-mb) WF_MIN_FREE_MB=$val ;;
+    --docker-image) WF_DOCKER_IMAGE=$val ;;
+    *) wf_usage_error "unknown option '$opt'" ;;
+  esac
+done
+
+for req in work-dir:WF_WORK_DIR job-id:WF_JOB_ID recipe:WF_RECIPE package:WF_PACKAGE version:WF_VERSION python:WF_PYTHON; do
+  name=${req#*:}
+  [ -n "${!name}" ] || wf_usage_error "missing --${req%%:*}"
+done
+[[ $WF_JOB_ID =~ ^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$ ]] || wf_usage_error "invalid --job-id '$WF_JOB_ID': expected letters, digits, '.', '_' or '-'"
+[[ $WF_RECIPE =~ ^[a-z0-9][a-z0-9_-]*$ ]] || wf_usage_error "invalid --recipe '$WF_RECIPE'"
+[ -f "$WF_AGENT_DIR/recipes/$WF_RECIPE.sh" ] || wf_usage_error "unknown recipe '$WF_RECIPE': no recipes/$WF_RECIPE.sh in this agent"
+[[ $WF_PACKAGE =~ ^[A-Za-z0-9]([A-Za-z0-9._-]*[A-Za-z0-9])?$ ]] || wf_usage_error "invalid --package '$WF_PACKAGE'"
+[[ $WF_VERSION =~ ^[0-9][0-9A-Za-z.+!_-]*$ ]] || wf_usage_error "invalid --version '$WF_VERSION'"
+[ -z "$WF_SUFFIX" ] || [[ $WF_SUFFIX =~ ^\.(post|dev)[0-9]+$ ]] || wf_usage_error "invalid --version-suffix '$WF_SUFFIX': expected '.postN' or '.devN'"
+[[ $WF_PYTHON =~ ^[0-9]+\.[0-9]+$ ]] || wf_usage_error "invalid --python '$WF_PYTHON': expected a version such as 3.12"
+[ -z "$WF_MAX_JOBS" ] || [[ $WF_MAX_JOBS =~ ^[1-9][0-9]*$ ]] || wf_usage_error "invalid --max-jobs '$WF_MAX_JOBS'"
+[ -z "$WF_MIN_FREE_MB" ] || [[ $WF_MIN_FREE_MB =~ ^[0-9]+$ ]] || wf_usage_error "invalid --min-free-mb '$WF_MIN_FREE_MB'"
+[ -z "$WF_MIN_GCC" ] || [[ $WF_MIN_GCC =~ ^[0-9]+(\.[0-9]+)*$ ]] || wf_usage_error "invalid --min-gcc '$WF_MIN_GCC'"
+case $WF_BUILDER in native|docker) ;; *) wf_usage_error "invalid --builder '$WF_BUILDER': expected native or docker" ;; esac
+case $WF_WORK_DIR in /*) ;; *) wf_usage_error "--work-dir must be an absolute path, got '$WF_WORK_DIR'" ;; esac
+for kv in "${WF_USER_ENV[@]+"${WF_USER_ENV[@]}"}"; do
+  [[ $kv =~ ^[A-Za-z_][A-Za-z0-9_]*= ]] || wf_usage_error "invalid --env '$kv': expected KEY=VALUE"
+done
+
+WF_PUBLISHED_VERSION=$WF_VERSION$WF_SUFFIX
+WF_JOB_DIR=$WF_WORK_DIR/jobs/$WF_JOB_ID
+WF_CACHE_DIR=$WF_WORK_DIR/cache
+WF_LOG=$WF_JOB_DIR/build.log
+WF_ARCH=$(wf_arch)
+export WF_WORK_DIR WF_DRY_RUN
+
+# ---------------------------------------------------------------------------------------------
+# Environment and commands
+
+WF_ENV_NAMES=()
+# Sets and exports a build environment variable, recording it for the dry-run report.
+wf_setenv() {
+  export "$1=$2"
+  local n
+  for n in "${WF_ENV_NAMES[@]+"${WF_ENV_NAMES[@]}"}"; do [ "$n" = "$1" ] && return 0; done
+  WF_ENV_NAMES+=("$1")
+  [ "$WF_DRY_RUN" = 1 ] || echo "==> env $1=$2" >&2
+}
+
+# Removes a build environment variable (so that an inherited value cannot change the build).
+wf_unsetenv() {
+  unset "$1"
+  local n kept=()
+  for n in "${WF_ENV_NAMES[@]+"${WF_ENV_NAMES[@]}"}"; do [ "$n" = "$1" ] || kept+=("$n"); done
+  WF_ENV_NAMES=("${kept[@]+"${kept[@]}"}")
+}
+
+# The recorded build environment as a JSON object.
+wf_env_json() {
+  local n pairs=()
+  for n in "${WF_ENV_NAMES[@]+"${WF_ENV_NAMES[@]}"}"; do pairs+=("$n" "${!n-}"); done
+  wf_json_obj "${pairs[@]+"${pairs[@]}"}"
+}
+
+WF_CHILD=''
+# Runs a command of the build (or, in a dry run, reports it). On failure ends the build: a host
+# problem when the disk is full, a build failure otherwise.
+wf_run() {
+  if [ "$WF_DRY_RUN" = 1 ]; then
+    wf_emit command argv:raw "$(wf_json_array "$@")" cwd "$PWD" env:raw "$(wf_env_json)"
+    return 0
+  fi
+  local start rc
+  start=$(wf_log_line)
+  printf '+' >&2; printf ' %q' "$@" >&2; echo >&2
+  "$@" &
+  WF_CHILD=$!
+  wait "$WF_CHILD"
+  rc=$?
+  WF_CHILD=''
+  [ "$rc" = 0 ] && return 0
+  wf_emit log path "$WF_LOG" line:raw "$((start + 1))" command "$1" exit:raw "$rc"
+  if wf_disk_full; then
+    wf_finish "$WF_EXIT_HOST" "'$1' failed with exit $rc and the work directory's disk is full"
+  fi
+  wf_finish "$WF_EXIT_BUILD" "'$1' failed with exit $rc in phase '$WF_PHASE' (log line $((start + 1)))"
+}
+
+# Like wf_run, but a failure is a host problem (toolchain, network to the source, cache trouble).
+wf_run_host() {
+  if [ "$WF_DRY_RUN" = 1 ]; then wf_run "$@"; return 0; fi
+  local rc
+  "$@" >&2 &
+  WF_CHILD=$!
+  wait "$WF_CHILD"
+  rc=$?
+  WF_CHILD=''
+  [ "$rc" = 0 ] || wf_finish "$WF_EXIT_HOST" "'$1' failed with exit $rc in phase '$WF_PHASE'"
+}
+
+# Succeeds when the file system of the work directory has (almost) no space left.
+wf_disk_full() {
+  local free
+  free=$(wf_free_bytes "$WF_WORK_DIR")
+  [ -n "$free" ] && [ "$free" -lt 1048576 ] && return 0
+  [ -f "$WF_LOG" ] && tail -n 200 "$WF_LOG" | grep -q 'No space left on device'
+}
+
+# Holds an exclusive lock (fd 9) on $1 until wf_unlock; shared caches are prepared under it.
+wf_lock() {
+  [ "$WF_DRY_RUN" = 1 ] && return 0
+  if ! mkdir -p "$(dirname "$1")" || ! exec 9>"$1"; then wf_finish "$WF_EXIT_HOST" "cannot create lock file '$1'"; fi
+  flock 9 || wf_finish "$WF_EXIT_HOST" "cannot lock '$1'"
+}
+wf_unlock() { [ "$WF_DRY_RUN" = 1 ] || exec 9>&-; }
+
+# ---------------------------------------------------------------------------------------------
+# Cancellation: SIGTERM/SIGINT/SIGHUP stop the build and everything it started.
+
+# shellcheck disable=SC2317  # invoked by the trap
+wf_cancel() {
+  trap '' TERM INT HUP
+  [ -n "$WF_CHILD" ] && kill -TERM "$WF_CHILD" 2>/dev/null
+  [ "$WF_BUILDER" = docker ] && [ "$WF_IN_CONTAINER" = 0 ] && docker kill "wheelfarm-$WF_JOB_ID" >/dev/null 2>&1
+  kill -TERM 0 2>/dev/null
+  wait 2>/dev/null
+  wf_finish "$WF_EXIT_CANCELLED" "cancelled by signal"
+}
+trap wf_cancel TERM INT HUP
+trap '' PIPE   # the coordinator may go away; the build goes on and events stay in events.jsonl
+
+# ---------------------------------------------------------------------------------------------
+# Job directory and log
+
+if [ "$WF_DRY_RUN" != 1 ]; then
+  if ! mkdir -p "$WF_WORK_DIR" 2>/dev/null || ! [ -w "$WF_WORK_DIR" ]; then
+    WF_LOG='' wf_finish "$WF_EXIT_HOST" "work directory '$WF_WORK_DIR' is missing or not writable"
+  fi
+  if [ -f "$WF_JOB_DIR/pid" ] && kill -0 "$(cat "$WF_JOB_DIR/pid" 2>/dev/null)" 2>/dev/null; then
+    WF_LOG='' wf_usage_error "job '$WF_JOB_ID' is already running on this host"
+  fi
+  if [ "$WF_IN_CONTAINER" = 0 ]; then
+    rm -rf "$WF_JOB_DIR"
+    if ! mkdir -p "$WF_JOB_DIR/tmp" "$WF_JOB_DIR/dist" 2>/dev/null || ! : > "$WF_LOG" 2>/dev/null; then
+      WF_LOG='' wf_finish "$WF_EXIT_HOST" "cannot create job directory '$WF_JOB_DIR' (disk full or not writable)"
+    fi
+    echo $$ > "$WF_JOB_DIR/pid"
+    WF_EVENTS_FILE=$WF_JOB_DIR/events.jsonl
+    # Everything else goes to the log file and, live, to stderr.
+    exec 4>&2
+    exec > >(tee -a "$WF_LOG" >&4) 2>&1
+  else
+    exec 1>&2
+  fi
+  cd "$WF_JOB_DIR" || wf_finish "$WF_EXIT_HOST" "cannot enter '$WF_JOB_DIR'"
+else
+  exec 1>&2
+fi
+
+if [ "$WF_IN_CONTAINER" = 0 ]; then
+  wf_emit started protocol:raw "$WF_PROTOCOL" host "$(uname -n)" arch "$WF_ARCH" pid:raw $$ \
+    job_dir "$WF_JOB_DIR" log "$WF_LOG" recipe "$WF_RECIPE" package "$WF_PACKAGE" \
+    version "$WF_PUBLISHED_VERSION" python "$WF_PYTHON" builder "$WF_BUILDER" dry_run:raw "$([ "$WF_DRY_RUN" = 1 ] && echo true || echo false)"
+fi
+
+# ---------------------------------------------------------------------------------------------
+# The recipe
+
+# A recipe file sets WF_RECIPE_MIN_FREE_MB, WF_RECIPE_TOOLS (commands it needs), WF_RECIPE_MIN_GCC,
+# WF_RECIPE_OWNED_ENV (a regex of variables whose values the variant fixes), and defines
+# recipe_env (the variant's canonical environment, through wf_setenv) and recipe_build; it may
+# define recipe_normalise_env KEY VALUE (prints the value to use).
+WF_RECIPE_MIN_FREE_MB=1024 WF_RECIPE_TOOLS='' WF_RECIPE_MIN_GCC='' WF_RECIPE_OWNED_ENV=''
+# shellcheck source=recipes/sample.sh
+. "$WF_AGENT_DIR/recipes/$WF_RECIPE.sh"
+WF_MIN_GCC=${WF_MIN_GCC:-$WF_RECIPE_MIN_GCC}
+
+# ---------------------------------------------------------------------------------------------
+# Host checks: anything wrong here is the host's fault, not the build's.
+
+wf_phase check
+min_free_mb=${WF_MIN_FREE_MB:-$WF_RECIPE_MIN_FREE_MB}
+free=$(wf_free_bytes "$WF_WORK_DIR")
+if [ -z "$free" ]; then
+  wf_host_problem "cannot measure free space in '$WF_WORK_DIR'"
+elif [ "$free" -lt $((min_free_mb * 1048576)) ]; then
+  wf_host_problem "work directory '$WF_WORK_DIR' has $((free / 1048576)) MiB free, the build needs $min_free_mb MiB"
+fi
+
+missing=() leaking=()
+for f in "${WF_REQUIRE[@]+"${WF_REQUIRE[@]}"}"; do wf_has_flag "$f" || missing+=("$f"); done
+for f in "${WF_FORBID[@]+"${WF_FORBID[@]}"}"; do wf_has_flag "$f" && leaking+=("$f"); done
+[ ${#missing[@]} = 0 ] || wf_host_problem "this host lacks CPU flags the variant needs: ${missing[*]}"
+[ ${#leaking[@]} = 0 ] || wf_host_problem "this host has CPU flags the variant must not be built with (they would leak into the wheel): ${leaking[*]}"
+
+for t in flock $WF_RECIPE_TOOLS; do
+  command -v "$t" >/dev/null 2>&1 || wf_host_problem "'$t' is not installed on this host"
+done
+
+if [ "$WF_BUILDER" = docker ] && [ "$WF_IN_CONTAINER" = 0 ]; then
+  if ! command -v docker >/dev/null 2>&1 || ! timeout 30 docker info >/dev/null 2>&1; then
+    wf_host_problem "--builder=docker but docker is not usable on this host"
+  fi
+else
+  if WF_CC=$(wf_find_cc); then
+    WF_CC_VERSION=$(wf_cc_version "$WF_CC")
+    if [ -n "$WF_MIN_GCC" ] && ! wf_version_ge "$WF_CC_VERSION" "$WF_MIN_GCC"; then
+      wf_host_problem "compiler '$WF_CC' is version $WF_CC_VERSION, the variant needs GCC >= $WF_MIN_GCC"
+    fi
+  else
+    WF_CC=''
+    wf_host_problem "no C compiler for $WF_ARCH (gcc, cc or $WF_ARCH-linux-gnu-gcc)"
+  fi
+  if ! WF_PYTHON_BIN=$(wf_find_python "$WF_PYTHON"); then
+    WF_PYTHON_BIN=python$WF_PYTHON
+    wf_host_problem "no Python $WF_PYTHON interpreter with venv and headers on this host (and no uv to fetch one)"
+  fi
+fi
+[ "$WF_DRY_RUN" = 1 ] || wf_emit check ok:raw true
+
+# ---------------------------------------------------------------------------------------------
+# Shared caches (kept between builds; never deleted by a build) and the job's own environment.
+
+wf_setenv MAX_JOBS "${WF_MAX_JOBS:-$(getconf _NPROCESSORS_ONLN 2>/dev/null || echo 1)}"
+wf_setenv PIP_CACHE_DIR "$WF_CACHE_DIR/pip"
+wf_setenv UV_CACHE_DIR "$WF_CACHE_DIR/uv"
+wf_setenv UV_PYTHON_INSTALL_DIR "$WF_CACHE_DIR/uv-python"
+wf_setenv TMPDIR "$WF_JOB_DIR/tmp"
+wf_setenv PIP_DISABLE_PIP_VERSION_CHECK 1
+wf_setenv PYTHONDONTWRITEBYTECODE 1
+
+# Prepares (once per host, under a lock) the shared venv $1 for interpreter $WF_PYTHON_BIN, running
+# the remaining arguments with its python to install what it needs; prints nothing, sets WF_VENV.
+wf_shared_venv() {
+  local name=$1; shift
+  WF_VENV=$WF_CACHE_DIR/venvs/$name
+  WF_VENV_PY=$WF_VENV/bin/python
+  if [ "$WF_DRY_RUN" != 1 ] && [ -f "$WF_VENV/.wf-ready" ]; then return 0; fi
+  wf_lock "$WF_CACHE_DIR/locks/venv-$name.lock"
+  if [ "$WF_DRY_RUN" = 1 ] || [ ! -f "$WF_VENV/.wf-ready" ]; then
+    [ "$WF_DRY_RUN" = 1 ] || rm -rf "$WF_VENV"
+    wf_run_host "$WF_PYTHON_BIN" -m venv "$WF_VENV"
+    [ $# -eq 0 ] || wf_run_host "$WF_VENV_PY" -m pip install "$@"
+    [ "$WF_DRY_RUN" = 1 ] || : > "$WF_VENV/.wf-ready"
+  fi
+  wf_unlock
+}
+
+# Sets the variant's environment: the recipe's canonical values, then --env values on top. An --env
+# value that contradicts what the recipe fixes for a known variant is a usage error: it would build a
+# different variant under this package's name.
+wf_variant_env() {
+  recipe_env
+  local kv k v canonical
+  for kv in "${WF_USER_ENV[@]+"${WF_USER_ENV[@]}"}"; do
+    k=${kv%%=*} v=${kv#*=}
+    if declare -F recipe_normalise_env >/dev/null; then v=$(recipe_normalise_env "$k" "$v"); fi
+    if [ -n "$WF_RECIPE_OWNED_ENV" ] && [ -n "${WF_RECIPE_KNOWN_VARIANT:-}" ] && [[ $k =~ $WF_RECIPE_OWNED_ENV ]]; then
+      canonical=${!k-<unset>}
+      if [ "$canonical" != "$v" ]; then
+        wf_finish "$WF_EXIT_USAGE" "--env $k=$v contradicts package '$WF_PACKAGE', which is built with $k=$canonical"
+      fi
+    fi
+    wf_setenv "$k" "$v"
+  done
+}
+
+# Succeeds when the compiler in WF_CC builds for another machine than the build interpreter's.
+wf_cross_compiling() {
+  local py_machine
+  py_machine=$("$WF_PYTHON_BIN" -c 'import platform; print(platform.machine())' 2>/dev/null) || return 1
+  case $("$WF_CC" -dumpmachine 2>/dev/null) in "$py_machine"-*) return 1 ;; *) return 0 ;; esac
+}
+
+# The platform tag PyPI accepts for this arch.
+WF_PLATFORM_TAG=manylinux_2_28_$WF_ARCH
+
+# Retags the wheels in $1 with the manylinux platform tag and moves them to the job's dist/.
+wf_retag_wheels() {
+  local raw=$1 whl
+  if [ "$WF_DRY_RUN" = 1 ]; then
+    wf_run "$WF_VENV_PY" -m wheel tags --platform-tag "$WF_PLATFORM_TAG" --remove "$raw/*.whl"
+    wf_run mv "$raw/*.whl" "$WF_JOB_DIR/dist/"
+    return 0
+  fi
+  for whl in "$raw"/*.whl; do
+    [ -f "$whl" ] || wf_finish "$WF_EXIT_BUILD" "the build produced no wheel in '$raw'"
+    case $whl in
+      *-"$WF_PLATFORM_TAG".whl) ;;
+      *-linux_*.whl) wf_run "$WF_VENV_PY" -m wheel tags --platform-tag "$WF_PLATFORM_TAG" --remove "$whl" ;;
+    esac
+  done
+  for whl in "$raw"/*.whl; do wf_run mv "$whl" "$WF_JOB_DIR/dist/"; done
+}
+
+# ---------------------------------------------------------------------------------------------
+# Build
+
+if [ "$WF_BUILDER" = docker ] && [ "$WF_IN_CONTAINER" = 0 ]; then
+  wf_phase container
+  image=${WF_DOCKER_IMAGE:-quay.io/pypa/manylinux_2_28_$WF_ARCH}
+  inner=()
+  skip=0
+  for a in "${WF_ARGS[@]}"; do
+    if [ $skip = 1 ]; then skip=0; continue; fi
+    case $a in
+      --builder|--docker-image) skip=1 ;;
+      --builder=*|--docker-image=*|--dry-run) ;;
+      *) inner+=("$a") ;;
+    esac
+  done
+  [ "$WF_DRY_RUN" = 1 ] || mkdir -p "$WF_CACHE_DIR" 2>/dev/null
+  # The same paths inside and out: the caches are shared with native builds, the job dir is the job's.
+  wf_run docker run --rm --name "wheelfarm-$WF_JOB_ID" --init \
+    -v "$WF_CACHE_DIR:$WF_CACHE_DIR" -v "$WF_JOB_DIR:$WF_JOB_DIR" -v "$WF_AGENT_DIR:$WF_AGENT_DIR:ro" \
+    ${WF_SOURCE:+-v "$WF_SOURCE:$WF_SOURCE:ro"} \
+    -e WF_SESSION=1 -w "$WF_JOB_DIR" "$image" \
+    bash "$WF_AGENT_DIR/build.sh" "${inner[@]}" --builder native --in-container
+else
+  recipe_build
+fi
+
+# ---------------------------------------------------------------------------------------------
+# Report
+
+wf_phase report
+if [ "$WF_DRY_RUN" != 1 ]; then
+  found=0
+  for whl in "$WF_JOB_DIR"/dist/*.whl; do
+    [ -f "$whl" ] || continue
+    found=1
+    wf_emit artifact file "$(basename "$whl")" path "$whl" size:raw "$(wf_size "$whl")" sha256 "$(wf_sha256 "$whl")"
+  done
+  [ $found = 1 ] || wf_finish "$WF_EXIT_BUILD" "the build finished without a wheel in '$WF_JOB_DIR/dist'"
+fi
+wf_finish "$WF_EXIT_OK" ""
