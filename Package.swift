@@ -79,7 +79,7 @@ let package = Package(
         .target(name: "Wheels", dependencies: [
             "FarmCore", "Recipes", "CZydis", "CZlib",
             .product(name: "Crypto", package: "swift-crypto"),
-        ]),
+        ], exclude: ["README.md"]),
 
         // Upload-API indexes, local index, GitHub Releases, credentials.
         .target(name: "Publishing", dependencies: [
