@@ -71,13 +71,17 @@ let package = Package(
         ], exclude: ["README.md"]),
 
         // Zydis x86 decoder, imported only by Wheels (ISA audit).
+        // Debian 12's libzydis-dev 4.0 ships no pkg-config file: the modulemap links Zydis and Zycore.
         .systemLibrary(name: "CZydis", providers: [.apt(["libzydis-dev"])]),
+
+        // System zlib (raw inflate/deflate, CRC-32), imported only by Wheels.
+        .systemLibrary(name: "CZlib", pkgConfig: "zlib", providers: [.apt(["zlib1g-dev"])]),
 
         // Wheel format: read, verify, audit, rewrite.
         .target(name: "Wheels", dependencies: [
-            "FarmCore", "Recipes", "CZydis",
+            "FarmCore", "Recipes", "CZydis", "CZlib",
             .product(name: "Crypto", package: "swift-crypto"),
-        ]),
+        ], exclude: ["README.md"]),
 
         // Upload-API indexes, local index, GitHub Releases, credentials.
         .target(name: "Publishing", dependencies: [

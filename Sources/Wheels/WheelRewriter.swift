@@ -1,0 +1,219 @@
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
+import Crypto
+import FarmCore
+import Foundation
+
+/// Turns a built wheel into a new one without rebuilding: a version suffix (`0.11.0` →
+/// `0.11.0.post1`) and/or a new long description.
+///
+/// The original must pass verification first (its RECORD hashes are then known good, so
+/// unchanged members keep their rows). Unchanged members are copied raw — no inflate, no
+/// deflate — so the cost is about that of copying the file; only METADATA, the version file and
+/// RECORD are rewritten. The result is written to a temporary name next to its destination,
+/// verified, and only then renamed into place.
+public struct WheelRewriter: Sendable {
+    /// What to change.
+    public struct Changes: Sendable, Hashable {
+        /// A `.postN` / `.devN` suffix for the version.
+        public var versionSuffix: VersionSuffix?
+        /// A new long description and its content type (`text/markdown`).
+        public var readme: (text: String, contentType: String)?
+        /// A file inside the package that carries the version (`vllm/_version.py`), updated too.
+        public var versionFile: String?
+
+        /// Creates a change set.
+        public init(versionSuffix: VersionSuffix? = nil, readme: (text: String, contentType: String)? = nil, versionFile: String? = nil) {
+            self.versionSuffix = versionSuffix; self.readme = readme; self.versionFile = versionFile
+        }
+
+        public static func == (l: Self, r: Self) -> Bool {
+            l.versionSuffix == r.versionSuffix && l.versionFile == r.versionFile && l.readme?.text == r.readme?.text && l.readme?.contentType == r.readme?.contentType
+        }
+        public func hash(into h: inout Hasher) {
+            h.combine(versionSuffix); h.combine(versionFile); h.combine(readme?.text); h.combine(readme?.contentType)
+        }
+    }
+
+    /// What a rewrite produced.
+    public struct Result: Sendable {
+        /// The new wheel's path.
+        public var path: String
+        /// The new filename.
+        public var filename: WheelFilename
+        /// Verification of the new wheel.
+        public var report: WheelReport
+        /// Members copied raw and members rewritten.
+        public var copied: Int
+        public var rewritten: Int
+    }
+
+    /// The verifier used before and after.
+    public var verifier: WheelVerifier
+    /// The expectation the original must meet (name, arch, ISA…); the version is checked by the rewriter.
+    public var expectation: WheelExpectation
+
+    /// Creates a rewriter.
+    public init(verifier: WheelVerifier = WheelVerifier(), expectation: WheelExpectation = WheelExpectation()) {
+        self.verifier = verifier; self.expectation = expectation
+    }
+
+    /// Rewrites `path` into `outputDirectory` (default: next to the original); with `inPlace`
+    /// the original is replaced atomically (removed once the new file is in place when the
+    /// filename changes).
+    public func rewrite(path: String, changes: Changes, outputDirectory: String? = nil, inPlace: Bool = false) async throws -> Result {
+        guard changes.versionSuffix != nil || changes.readme != nil else {
+            throw WheelError.invalidInput("nothing to rewrite: give --version-suffix and/or --readme")
+        }
+        let before = await verifier.verify(path: path, expectation: expectation)
+        guard before.passed else {
+            throw WheelError.verificationFailed(path: path, failures: before.failures.map { "\($0.id.rawValue): \($0.message)" })
+        }
+        let plan = try await Task.detached { try Self.write(path: path, changes: changes, outputDirectory: inPlace ? nil : outputDirectory) }.value
+        if !inPlace, (plan.finalPath as NSString).standardizingPath == (path as NSString).standardizingPath {
+            Self.discard(plan.temporaryPath)
+            throw WheelError.invalidInput("the rewritten wheel has the same name as '\(path)': give -o DIR or --in-place to replace it")
+        }
+        var after = expectation
+        after.version = plan.filename.version
+        let report = await verifier.verify(path: plan.temporaryPath, expectation: after)
+        guard report.passed else {
+            Self.discard(plan.temporaryPath)
+            throw WheelError.verificationFailed(path: plan.finalPath, failures: report.failures.map { "\($0.id.rawValue): \($0.message)" })
+        }
+        guard rename(plan.temporaryPath, plan.finalPath) == 0 else {
+            let e = errno
+            Self.discard(plan.temporaryPath)
+            throw WheelError.io(path: plan.finalPath, operation: "rename into", errno: e)
+        }
+        rmdir((plan.temporaryPath as NSString).deletingLastPathComponent)
+        if inPlace, plan.finalPath != path { unlink(path) }
+        var finalReport = report
+        finalReport.path = plan.finalPath
+        return Result(path: plan.finalPath, filename: plan.filename, report: finalReport, copied: plan.copied, rewritten: plan.rewritten)
+    }
+
+    /// Removes a temporary wheel and its private directory.
+    static func discard(_ temporaryPath: String) {
+        unlink(temporaryPath)
+        rmdir((temporaryPath as NSString).deletingLastPathComponent)
+    }
+
+    struct Plan: Sendable {
+        var temporaryPath: String
+        var finalPath: String
+        var filename: WheelFilename
+        var copied: Int
+        var rewritten: Int
+    }
+
+    /// The new version for a suffix; throws when the suffix cannot apply or would not sort higher.
+    public static func newVersion(_ version: String, suffix: VersionSuffix) throws(WheelError) -> PEP440Version {
+        guard let original = PEP440Version(version) else { throw WheelError.invalidInput("the wheel's version '\(version)' is not valid PEP 440") }
+        var base = original
+        // Rewriting 0.11.0.post1 with .post2 starts from the release, not from the .post1.
+        if suffix.kind == .post { base.post = nil; base.dev = nil } else { base.dev = nil }
+        guard let v = suffix.applied(to: base) else { throw WheelError.invalidSuffix(suffix.description) }
+        guard v > original else { throw WheelError.versionNotGreater(original: original.description, rewritten: v.description) }
+        return v
+    }
+
+    static func write(path: String, changes: Changes, outputDirectory: String?) throws -> Plan {
+        let archive = try ZipArchive(path: path)
+        let basename = (path as NSString).lastPathComponent
+        guard var filename = WheelFilename(basename) else { throw WheelError.invalidInput("'\(basename)' is not a wheel filename") }
+        let oldVersion = filename.version
+        var newVersion = oldVersion
+        if let suffix = changes.versionSuffix { newVersion = try Self.newVersion(oldVersion, suffix: suffix).description }
+        filename.version = newVersion
+        let directory = outputDirectory ?? (path as NSString).deletingLastPathComponent
+        let dir = directory.isEmpty ? "." : directory
+        try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+        let finalPath = dir + "/" + filename.description
+        // The new wheel is written under its final name inside a private directory next to the
+        // destination (same filesystem, so the final rename is atomic), and verified there.
+        let scratch = dir + "/.wheelfarm-rewrite-\(getpid())-\(UInt32.random(in: 0...UInt32.max))"
+        guard mkdir(scratch, 0o700) == 0 else { throw WheelError.io(path: scratch, operation: "create", errno: errno) }
+        let temporaryPath = scratch + "/" + filename.description
+
+        // The .dist-info / .data directories as they are named in the archive.
+        let distInfo = archive.entries.compactMap { e -> String? in
+            let first = e.name.split(separator: "/", maxSplits: 1).first.map(String.init) ?? ""
+            return first.hasSuffix(".dist-info") && e.name.contains("/") ? first : nil
+        }.first ?? "\(filename.name)-\(oldVersion).dist-info"
+        let stem = String(distInfo.dropLast(".dist-info".count))
+        let newStem = String(stem[..<(stem.lastIndex(of: "-") ?? stem.endIndex)]) + "-" + newVersion
+        func rename(_ name: String) -> String {
+            for suffix in [".dist-info/", ".data/"] where name.hasPrefix(stem + suffix) {
+                return newStem + suffix + name.dropFirst(stem.count + suffix.count)
+            }
+            return name
+        }
+
+        let reader = MemberReader()
+        let limits = archive.limits
+        var oldRecord: [String: RecordFile.Row] = [:]
+        if let recordEntry = archive.entries.first(where: { $0.name == "\(distInfo)/RECORD" }) {
+            for row in try RecordFile(bytes: try reader.readAll(archive, recordEntry, limit: limits.maxMetadataBytes)).rows { oldRecord[row.path] = row }
+        }
+        let writer = try ZipWriter(path: temporaryPath)
+        var rows: [(path: String, hash: String, size: String)] = []
+        var copied = 0, rewritten = 0
+        do {
+            for entry in archive.entries {
+                let newName = rename(entry.name)
+                if entry.name == "\(distInfo)/RECORD" { continue }
+                var replacement: [UInt8]?
+                if entry.name == "\(distInfo)/METADATA" {
+                    var metadata = try CoreMetadata(bytes: try reader.readAll(archive, entry, limit: limits.maxMetadataBytes))
+                    if changes.versionSuffix != nil {
+                        for i in metadata.fields.indices where metadata.fields[i].name.lowercased() == "version" { metadata.fields[i].value = newVersion }
+                    }
+                    if let readme = changes.readme {
+                        metadata.fields.removeAll { $0.name.lowercased() == "description" || $0.name.lowercased() == "description-content-type" }
+                        metadata.fields.append(("Description-Content-Type", readme.contentType))
+                        metadata.body = readme.text.hasSuffix("\n") ? readme.text : readme.text + "\n"
+                    }
+                    replacement = Array(metadata.rendered().utf8)
+                } else if changes.versionSuffix != nil, let versionFile = changes.versionFile, entry.name == versionFile {
+                    let text = String(decoding: try reader.readAll(archive, entry, limit: limits.maxMetadataBytes), as: UTF8.self)
+                    replacement = Array(Self.replaceVersion(in: text, old: oldVersion, new: newVersion).utf8)
+                }
+                if let bytes = replacement {
+                    try writer.addDeflated(name: Array(newName.utf8), bytes: bytes, like: entry)
+                    rows.append((newName, "sha256=" + RecordHasher.urlsafeBase64(Array(SHA256.hash(data: bytes))), String(bytes.count)))
+                    rewritten += 1
+                } else {
+                    let data = try archive.memberData(entry)
+                    try writer.copyRaw(entry, data: data, from: archive, name: Array(newName.utf8))
+                    if !entry.isDirectory {
+                        let row = oldRecord[entry.name]
+                        rows.append((newName, row?.hash ?? "", row?.size ?? ""))
+                    }
+                    copied += 1
+                }
+            }
+            let recordName = newStem + ".dist-info/RECORD"
+            rows.append((recordName, "", ""))
+            try writer.addDeflated(name: Array(recordName.utf8), bytes: Array(RecordFile.render(rows).utf8), like: nil)
+            rewritten += 1
+            try writer.finish()
+        } catch {
+            unlink(temporaryPath)
+            rmdir(scratch)
+            throw error
+        }
+        return Plan(temporaryPath: temporaryPath, finalPath: finalPath, filename: filename, copied: copied, rewritten: rewritten)
+    }
+
+    /// Replaces the version inside quotes (`'0.11.0'`, `"0.11.0"`) as setuptools-scm writes it
+    /// in `_version.py`; the version tuple is left as is.
+    static func replaceVersion(in text: String, old: String, new: String) -> String {
+        var out = text
+        for q in ["'", "\""] { out = out.replacingOccurrences(of: q + old + q, with: q + new + q) }
+        return out
+    }
+}

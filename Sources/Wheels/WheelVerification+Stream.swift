@@ -1,0 +1,261 @@
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
+import FarmCore
+import Foundation
+import Recipes
+
+extension WheelVerification {
+    /// Inflates every member once (in local-header order, so the file is read front to back),
+    /// checking local headers, CRC-32, sizes and RECORD hashes; ELF objects are copied to a
+    /// private temporary file while they stream, then checked and audited.
+    mutating func streamMembers(_ archive: ZipArchive, _ reader: MemberReader, record: [String: RecordFile.Row]?, wheelArch: Arch?) -> ISACounts? {
+        let ordered = archive.entries.sorted { $0.localHeaderOffset < $1.localHeaderOffset }
+        var previousEnd: Int64 = 0
+        var previousName = ""
+        var scratch: ScratchDirectory?
+        defer { scratch?.remove() }
+        var total: ISACounts?
+        var hashed = 0
+        let group = DispatchGroup()
+        let audits = DispatchSemaphore(value: 2)  // at most two objects on disk and in audit at once
+        let results = InspectionResults()
+        for entry in ordered {
+            if entry.isEncrypted { continue }
+            let data: ZipMemberData
+            do {
+                data = try archive.memberData(entry)
+            } catch let WheelError.malformed(_, message) {
+                recorder.fail(.zipLocalHeaders, message)
+                continue
+            } catch {
+                recorder.fail(.zipLocalHeaders, "'\(entry.name)': \(error)")
+                continue
+            }
+            if entry.localHeaderOffset < previousEnd {
+                recorder.fail(.zipLocalHeaders, "'\(entry.name)' at offset \(entry.localHeaderOffset) overlaps '\(previousName)', which ends at \(previousEnd)")
+                continue
+            }
+            previousEnd = data.end
+            previousName = entry.name
+
+            let row = record?[entry.name]
+            let algorithm = row.flatMap { $0.hash.split(separator: "=", maxSplits: 1).first.map(String.init) } ?? "sha256"
+            var hasher = RecordHasher(algorithm: algorithm) ?? RecordHasher(algorithm: "sha256")!
+            var elfSink: ScratchFile?
+            var first = true
+            var sinkError: Error?
+            do {
+                try reader.stream(archive, entry, data: data) { chunk in
+                    hasher.update(chunk)
+                    if first {
+                        first = false
+                        if options.inspectELF, !entry.isDirectory, ELFFile.hasMagic(chunk) {
+                            do {
+                                if scratch == nil { scratch = try ScratchDirectory(parent: options.temporaryDirectory) }
+                                elfSink = try scratch!.newFile()
+                            } catch { sinkError = error }
+                        }
+                    }
+                    if let sink = elfSink { try sink.write(chunk) }
+                }
+            } catch let WheelError.malformed(_, message) {
+                recorder.fail(.zipCRC, message)
+                elfSink?.remove()
+                continue
+            } catch {
+                recorder.fail(.zipCRC, "'\(entry.name)': \(error)")
+                elfSink?.remove()
+                continue
+            }
+            if let row, !row.hash.isEmpty, RecordFile.acceptedAlgorithms.contains(algorithm), !Self.isUnhashedRecordFile(entry.name) {
+                hashed += 1
+                let actual = hasher.finalize()
+                if actual != row.hash {
+                    recorder.fail(.recordHashes, "'\(entry.name)' hashes to \(actual) but RECORD says \(row.hash)")
+                } else if let size = Int64(row.size), size != entry.uncompressedSize {
+                    recorder.fail(.recordHashes, "'\(entry.name)' has \(entry.uncompressedSize) bytes but RECORD says \(size)")
+                }
+            }
+            if let sinkError {
+                recorder.fail(.elfMachine, "'\(entry.name)' could not be copied for inspection: \(sinkError)")
+            }
+            if let sink = elfSink {
+                // Audit on another thread while the next members stream (the audit of a large
+                // extension takes as long as inflating the rest of the wheel).
+                let objectPath = sink.detach()
+                let name = entry.name, expectation = self.expectation
+                audits.wait()
+                group.enter()
+                DispatchQueue.global().async {
+                    defer { unlink(objectPath); audits.signal(); group.leave() }
+                    results.append(Self.inspectELF(name: name, path: objectPath, wheelArch: wheelArch, expectation: expectation))
+                }
+            }
+        }
+        group.wait()
+        for result in results.all.sorted(by: { $0.name < $1.name }) {
+            for failure in result.failures { recorder.fail(.elfMachine, failure) }
+            if let report = result.report {
+                objects.append(report)
+                if let counts = report.isa {
+                    if total == nil { total = ISACounts() }
+                    total!.add(counts)
+                }
+            }
+        }
+        recorder.pass(.zipLocalHeaders, "\(ordered.count) local headers agree with the central directory; no overlaps")
+        recorder.pass(.zipCRC, "\(ordered.count) members inflated, sizes and CRC-32 equal")
+        if record != nil { recorder.pass(.recordHashes, "\(hashed) hashes and sizes recomputed and equal") }
+        if objects.isEmpty {
+            recorder.pass(.elfMachine, "no ELF objects")
+        } else if let wheelArch {
+            recorder.pass(.elfMachine, "\(objects.count) ELF object\(objects.count == 1 ? "" : "s"), all \(wheelArch.kernelName)")
+        } else {
+            recorder.skip(.elfMachine, "\(objects.count) ELF objects but the platform tag names no arch")
+        }
+        return total
+    }
+
+    /// RECORD and its signatures, which RECORD lists without hashes.
+    static func isUnhashedRecordFile(_ name: String) -> Bool {
+        let parts = name.split(separator: "/")
+        return parts.count == 2 && parts[0].hasSuffix(".dist-info") && ["RECORD", "RECORD.jws", "RECORD.p7s"].contains(parts[1])
+    }
+
+    /// What inspecting one ELF object found.
+    struct Inspection: Sendable {
+        var name: String
+        var report: SharedObjectReport?
+        var failures: [String]
+    }
+
+    static func inspectELF(name: String, path: String, wheelArch: Arch?, expectation: WheelExpectation) -> Inspection {
+        do {
+            let file = try ReadOnlyFile(path: path)
+            let elf = try ELFFile(file: file, name: name)
+            var report = SharedObjectReport(path: name, machine: elf.machineName, isa: nil)
+            var failures: [String] = []
+            if let wheelArch, elf.arch != wheelArch {
+                failures.append("'\(name)' is \(elf.machineName) but the wheel is for \(wheelArch.kernelName)")
+            }
+            if elf.machine == 62, expectation.isa?.mode != .off {
+                report.isa = try ISAAuditor().audit(file: file, elf: elf).counts
+            }
+            return Inspection(name: name, report: report, failures: failures)
+        } catch let WheelError.malformed(_, message) {
+            return Inspection(name: name, report: nil, failures: [message])
+        } catch {
+            return Inspection(name: name, report: nil, failures: ["'\(name)': \(error)"])
+        }
+    }
+
+    /// The `isa.expected` and `isa.excluded` checks from summed counts.
+    static func isaChecks(_ recorder: inout CheckRecorder, expectation: WheelExpectation, wheelArch: Arch?, total: ISACounts?, objectCount: Int) {
+        guard let isa = expectation.isa else {
+            for id in [WheelCheckID.isaExpected, .isaExcluded] { recorder.skip(id, "no ISA expectation given") }
+            return
+        }
+        guard isa.mode != .off else {
+            for id in [WheelCheckID.isaExpected, .isaExcluded] { recorder.skip(id, "ISA audit is off for this variant") }
+            return
+        }
+        guard wheelArch == .amd64 || wheelArch == nil else {
+            for id in [WheelCheckID.isaExpected, .isaExcluded] { recorder.skip(id, "the ISA audit applies to x86-64 wheels only") }
+            return
+        }
+        let counts = total ?? ISACounts()
+        func report(_ id: WheelCheckID, _ message: String) {
+            if isa.mode == .required { recorder.fail(id, message) } else { recorder.warn(id, message) }
+        }
+        let missing = isa.expect.sorted().filter { counts.count($0) == 0 }
+        if isa.expect.isEmpty {
+            recorder.pass(.isaExpected, "no extensions promised")
+        } else if total == nil {
+            report(.isaExpected, "no x86-64 code found: expected \(isa.expect.sorted().map(\.name).joined(separator: ", "))")
+        } else if !missing.isEmpty {
+            report(.isaExpected, "no \(missing.map(\.name).joined(separator: ", ")) instructions in \(counts.instructions) decoded: the variant promises them (\(counts.summary))")
+        } else {
+            recorder.pass(.isaExpected, isa.expect.sorted().map { "\($0.name)=\(counts.count($0))" }.joined(separator: " "))
+        }
+        let present = isa.exclude.sorted().filter { counts.count($0) > 0 }
+        if present.isEmpty {
+            recorder.pass(.isaExcluded, isa.exclude.isEmpty ? "no extensions excluded" : "none of \(isa.exclude.sorted().map(\.name).joined(separator: ", ")) in \(counts.instructions) instructions")
+        } else {
+            report(.isaExcluded, "found excluded \(present.map { "\($0.name) (\(counts.count($0)) instructions)" }.joined(separator: ", ")): this code would crash CPUs without them")
+        }
+    }
+}
+
+/// A private temporary directory (mode 0700) for ELF objects under inspection.
+final class ScratchDirectory {
+    let path: String
+    private var counter = 0
+
+    init(parent: String?) throws(WheelError) {
+        let base = parent ?? ProcessInfo.processInfo.environment["TMPDIR"].flatMap { $0.isEmpty ? nil : $0 } ?? "/tmp"
+        var template = Array((base + "/wheelfarm-verify-XXXXXX").utf8CString)
+        guard let made = template.withUnsafeMutableBufferPointer({ mkdtemp($0.baseAddress!) }) else {
+            throw WheelError.io(path: base, operation: "create a temporary directory in", errno: errno)
+        }
+        path = String(cString: made)
+    }
+
+    func newFile() throws(WheelError) -> ScratchFile {
+        counter += 1
+        return try ScratchFile(path: "\(path)/object-\(counter)")
+    }
+
+    func remove() { rmdir(path) }
+}
+
+/// A file in a ``ScratchDirectory``, created exclusively with mode 0600.
+final class ScratchFile {
+    let path: String
+    private var descriptor: Int32
+
+    init(path: String) throws(WheelError) {
+        descriptor = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0o600)
+        guard descriptor >= 0 else { throw WheelError.io(path: path, operation: "create", errno: errno) }
+        self.path = path
+    }
+
+    func write(_ bytes: UnsafeRawBufferPointer) throws {
+        var done = 0
+        while done < bytes.count {
+            let n = Glibc.write(descriptor, bytes.baseAddress! + done, bytes.count - done)
+            if n < 0 {
+                if errno == EINTR { continue }
+                throw WheelError.io(path: path, operation: "write", errno: errno)
+            }
+            done += n
+        }
+    }
+
+    private var owned = true
+
+    func remove() {
+        if descriptor >= 0 { close(descriptor); descriptor = -1 }
+        if owned { unlink(path); owned = false }
+    }
+
+    /// Closes the file and hands its removal to the caller; returns its path.
+    func detach() -> String {
+        if descriptor >= 0 { close(descriptor); descriptor = -1 }
+        owned = false
+        return path
+    }
+
+    deinit { remove() }
+}
+
+/// Inspection results gathered from audit threads; an `NSLock` guards the array, which is why
+/// the unchecked conformance is sound.
+final class InspectionResults: @unchecked Sendable {
+    private let lock = NSLock()
+    private var items: [WheelVerification.Inspection] = []
+    func append(_ item: WheelVerification.Inspection) { lock.lock(); items.append(item); lock.unlock() }
+    var all: [WheelVerification.Inspection] { lock.lock(); defer { lock.unlock() }; return items }
+}
