@@ -182,23 +182,9 @@ struct PublishCommand: AsyncParsableCommand {
     }
 }
 
-/// The one place where `wheelfarm publish` verifies a wheel before publishing it.
-///
-/// It must return a ``PublishableWheel`` only for a wheel the `Wheels` verifier passed (that
-/// type's stamp can only come from a ``PublicationVerifier``). Until the verifier is connected here,
-/// every wheel is refused.
+/// The one place where `wheelfarm publish` verifies a wheel before publishing it: the `Wheels`
+/// verifier, through ``VerifyingGate``; a wheel that fails any check is refused.
 func verifiedForPublishing(_ path: String) async throws -> PublishableWheel {
-    throw PublishCommandError.verifierNotConnected(path: path)
+    try await VerifyingGate().verifiedForPublishing(wheelAt: path)
 }
 
-/// Errors specific to `wheelfarm publish`.
-enum PublishCommandError: Error, CustomStringConvertible {
-    case verifierNotConnected(path: String)
-
-    var description: String {
-        switch self {
-        case .verifierNotConnected(let path):
-            "cannot verify '\(path)': the wheel verifier is not available in this build, and unverified wheels are never published"
-        }
-    }
-}

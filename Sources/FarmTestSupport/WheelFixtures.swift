@@ -257,3 +257,17 @@ write("isa.excluded", replace(m, so, open(avx512_so, "rb").read()))
         return result
     }
 }
+
+extension WheelFixtures {
+    /// Flips one byte inside the first member's stored data, as a truncated or tampered transfer
+    /// would: the archive still opens, but that member's CRC (and RECORD hash) no longer match.
+    public static func corruptFirstMember(_ wheel: URL) throws {
+        var bytes = try Data(contentsOf: wheel)
+        guard bytes.count > 64, bytes[0] == 0x50, bytes[1] == 0x4B else { throw BuildError(step: "corrupt", output: "not a zip") }
+        let nameLength = Int(bytes[26]) | Int(bytes[27]) << 8
+        let extraLength = Int(bytes[28]) | Int(bytes[29]) << 8
+        let dataStart = 30 + nameLength + extraLength
+        bytes[dataStart + 1] ^= 0xFF
+        try bytes.write(to: wheel)
+    }
+}

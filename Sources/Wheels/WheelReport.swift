@@ -121,6 +121,8 @@ public struct WheelReport: Sendable, Hashable, Codable {
     public var members: Int
     /// Sum of the members' uncompressed sizes.
     public var uncompressedBytes: Int64
+    /// The parsed METADATA, when it parsed (not part of the JSON report; publishing reads it).
+    public var metadata: CoreMetadata? = nil
 
     /// Whether no check failed (warnings allowed).
     public var passed: Bool { !checks.contains { $0.outcome == .fail } }

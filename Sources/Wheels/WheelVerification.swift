@@ -14,6 +14,7 @@ struct WheelVerification {
     let options: WheelVerifier.Options
     var recorder = CheckRecorder()
     var objects: [SharedObjectReport] = []
+    var metadata: CoreMetadata?
 
     init(path: String, expectation: WheelExpectation, options: WheelVerifier.Options) {
         self.path = path; self.expectation = expectation; self.options = options
@@ -77,8 +78,10 @@ struct WheelVerification {
     }
 
     func report(filename: WheelFilename?, members: Int, bytes: Int64, totalISA: ISACounts? = nil, reason: String) -> WheelReport {
-        WheelReport(path: path, filename: filename, checks: recorder.results(skippingOthers: reason), sharedObjects: objects,
-                    isa: totalISA, members: members, uncompressedBytes: bytes)
+        var r = WheelReport(path: path, filename: filename, checks: recorder.results(skippingOthers: reason), sharedObjects: objects,
+                            isa: totalISA, members: members, uncompressedBytes: bytes)
+        r.metadata = metadata
+        return r
     }
 
     // MARK: Filename
@@ -276,6 +279,7 @@ struct WheelVerification {
         let metadata: CoreMetadata
         do {
             metadata = try CoreMetadata(bytes: bytes)
+            self.metadata = metadata
             recorder.pass(.metadataParse, "\(metadata.fields.count) header fields, \(metadata.body.utf8.count) bytes of body")
         } catch {
             recorder.fail(.metadataParse, "'\(entry.name)' does not parse: \(error)")

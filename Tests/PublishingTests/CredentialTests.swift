@@ -153,6 +153,7 @@ struct PublishCommandTests {
     func refusesUnverified() throws {
         let scratch = try Scratch()
         let wheel = try PipWheelBuilder.build(name: "wf-cmd-demo", version: "1.0.0", into: scratch.path("dist"))
+        try WheelFixtures.corruptFirstMember(wheel)
         let result = try TestProcess.wheelfarm(["publish", "--repository-url", "http://127.0.0.1:9/", "--skip-github", wheel.path],
                                                environment: ["PATH": "/usr/bin:/bin", "HOME": scratch.url.path, "PYPI_API_TOKEN": token,
                                                              "TWINE_PASSWORD": token])
