@@ -95,7 +95,7 @@ let package = Package(
 
         // The release pipeline: phases, journal, report.
         .target(name: "Release", dependencies: [
-            "FarmCore", "Inventory", "Recipes", "Scheduling", "Remote", "Wheels", "Publishing",
+            "FarmCore", "Inventory", "Recipes", "Scheduling", "Remote", "Agents", "Wheels", "Publishing",
             .product(name: "Logging", package: "swift-log"),
             .product(name: "GRDB", package: "GRDB.swift"),
         ], exclude: ["README.md"]),

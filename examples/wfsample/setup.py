@@ -146,6 +146,8 @@ setup(
     name=os.environ.get("WFSAMPLE_DIST_NAME", "wfsample"),
     version=os.environ.get("WFSAMPLE_VERSION", "0.0.0"),
     description="A tiny CPU-variant package for testing wheelfarm",
+    long_description=open(os.path.join(os.path.dirname(os.path.abspath(__file__)), "README.md"), encoding="utf-8").read(),
+    long_description_content_type="text/markdown",
     python_requires=">=3.8",
     package_dir={"": "src"},
     packages=["wfsample"],

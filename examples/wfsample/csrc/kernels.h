@@ -21,6 +21,8 @@ uint16_t wf_to_bf16(float x);
 
 #ifdef WFSAMPLE_HAVE_AVX2
 float wf_dot_avx2(const float *a, const float *b, size_t n);
+/* u8 x s8 dot product with AVX2 integer instructions (vpmaddubsw, vpmaddwd, vpaddd on ymm). */
+int32_t wf_dot_u8s8_avx2(const uint8_t *a, const int8_t *b, size_t n);
 #endif
 #ifdef WFSAMPLE_HAVE_AVX512
 float wf_dot_avx512(const float *a, const float *b, size_t n);

@@ -1,0 +1,396 @@
+import Agents
+import FarmCore
+import Foundation
+import Inventory
+import Logging
+import Publishing
+import Recipes
+import Remote
+import Scheduling
+import Wheels
+
+/// Helpers the command line shares with the pipeline.
+public enum ReleasePipelineSupport {
+    /// What a wheel of `job` must be; the version is the published one (with any suffix).
+    public static func expectation(for job: BuildJob, recipe: Recipe) -> WheelExpectation {
+        var e = WheelExpectation(job: ReleaseConfiguration.buildJob(job), recipe: recipe)
+        e.version = job.publishedVersion
+        return e
+    }
+
+    /// Whether a wheel file name is the one `job` produces (name, version, Python tag, arch).
+    public static func matches(file: String, job: BuildJob) -> Bool {
+        guard let name = WheelFilename(file) else { return false }
+        let version = PEP440Version(name.version)
+        return Variant.normalize(name.name) == job.variant.normalizedPackage
+            && (version == job.version || version == PEP440Version(job.publishedVersion))
+            && name.pythonTags.contains(job.python.cpythonTag)
+            && name.platformTags.contains { $0.hasSuffix(job.arch.wheelTagSuffix) }
+    }
+}
+
+/// Makes the index publisher for one project (credentials can differ per package).
+public struct PublisherFactory: Sendable {
+    /// Where wheels go, for messages and the journal.
+    public let destination: String
+    /// The publisher for a distribution name; throws for missing or insecure credentials.
+    public let make: @Sendable (_ package: String) throws -> any WheelPublisher
+    public init(destination: String, make: @escaping @Sendable (_ package: String) throws -> any WheelPublisher) {
+        self.destination = destination; self.make = make
+    }
+}
+
+/// `wheelfarm release`: pre-flight, farm builds, central verification, publication, GitHub release,
+/// with a journal that makes every step resumable and a report at the end.
+///
+/// Order of trust: a wheel is built on a host chosen by the scheduler, pulled back with its digest
+/// checked, verified by the coordinator (a failure deletes it and rebuilds, 2 attempts in total),
+/// rewritten only through the verifying rewriter (`--version-suffix`, `--update-readme`), and
+/// published only through a ``PublicationVerifier`` — so nothing unverified reaches an index.
+public final class ReleasePipeline: Sendable {
+    public let configuration: ReleaseConfiguration
+    let logger: Logger
+    let display: ProgressDisplay
+    let publicationVerifier: any PublicationVerifier
+    let publishers: PublisherFactory
+    let makeGitHub: (@Sendable () throws -> GitHubReleasePublisher)?
+    let out: @Sendable (String) -> Void
+
+    /// Creates a pipeline.
+    ///
+    /// - Parameters:
+    ///   - publicationVerifier: verifies a wheel and returns it ready to publish (the only way to
+    ///     obtain a ``PublishableWheel``).
+    ///   - publishers: the index publisher per project (local index or upload API; credentials may
+    ///     be per package), created at pre-flight so credential problems stop the run before
+    ///     anything is built.
+    ///   - makeGitHub: the GitHub Releases publisher, nil when no repository is configured.
+    public init(configuration: ReleaseConfiguration, logger: Logger, display: ProgressDisplay,
+                publicationVerifier: any PublicationVerifier,
+                publishers: PublisherFactory,
+                makeGitHub: (@Sendable () throws -> GitHubReleasePublisher)?,
+                out: @escaping @Sendable (String) -> Void = { FileHandle.standardOutput.write(Data(($0 + "\n").utf8)) }) {
+        self.configuration = configuration; self.logger = logger; self.display = display
+        self.publicationVerifier = publicationVerifier; self.publishers = publishers
+        self.makeGitHub = makeGitHub; self.out = out
+    }
+
+    /// How a run ended.
+    public struct Outcome: Sendable {
+        /// 0 all done, 1 some jobs failed.
+        public var exitCode: Int32
+        public var report: ReleaseReport
+        public var reportFiles: (json: URL, html: URL)?
+    }
+
+    /// Runs the release. Throws only for configuration problems found at pre-flight (exit 2).
+    public func run() async throws -> Outcome {
+        let config = configuration
+        let startedAt = Date()
+        let dist = config.distDir
+        let plan = PlanAnalysis(jobs: config.jobs.map(ReleaseConfiguration.buildJob), hosts: config.inventory.hosts)
+
+        if config.dryRun { return try dryRun(plan: plan, startedAt: startedAt) }
+
+        try FileManager.default.createDirectory(at: dist, withIntermediateDirectories: true)
+        let lock = try CoordinatorLock(distDir: dist)
+        defer { withExtendedLifetime(lock) {} }
+        let journal = try Journal(distDir: dist)
+        let runID = try journal.beginRun(recipe: config.recipe.name, inventory: config.inventoryPath ?? "-", arguments: config.arguments)
+        out("wheelfarm release \(runID) · recipe \(config.recipe.name) · \(config.jobs.count) jobs")
+
+        // Phase 0: pre-flight.
+        out("\n=== Phase 0: Pre-flight checks ===")
+        var publisherByProject: [String: any WheelPublisher] = [:]
+        if config.updateReadme == nil {
+            for package in Set(config.jobs.map(\.variant.package)) { publisherByProject[package] = try publishers.make(package) }
+        }
+        let destination = publishers.destination
+        let gitHub = config.skipGitHub || config.updateReadme != nil ? nil : try makeGitHub?()
+        out("publish to: \(destination)\(gitHub.map { " · GitHub releases in \($0.repository)" } ?? (config.skipGitHub ? " · GitHub skipped (--skip-github)" : " · no GitHub repository configured"))")
+        let book = JobRecordBook()
+        var reused: [String: URL] = [:]        // jobID → verified wheel already in dist
+        var toBuild: [BuildJob] = []
+        var unplaceable: [String: String] = [:]
+        let dwheels = existingWheels(in: dist)
+        for entry in plan.entries {
+            let job = entry.job
+            if let artifact = try journal.verifiedArtifact(jobID: job.id), let file = dwheels[artifact.filename],
+               (try? StreamingDigest.file(at: file.path))?.digest == artifact.sha256 {
+                reused[job.id] = file
+                continue
+            }
+            if config.skipBuild || config.updateReadme != nil {
+                if let file = dwheels.values.first(where: { Self.matches(file: $0.lastPathComponent, job: job) }) { reused[job.id] = file }
+                else { unplaceable[job.id] = "no wheel for it in '\(dist.path)' (--skip-build builds nothing)" }
+                continue
+            }
+            if let reason = entry.unplaceableReason { unplaceable[job.id] = reason; continue }
+            toBuild.append(job)
+        }
+        for (id, reason) in unplaceable.sorted(by: { $0.key < $1.key }) { out("  cannot build \(id): \(reason)") }
+        out("\(toBuild.count) to build · \(reused.count) already built and verified in \(dist.path) · \(unplaceable.count) cannot be built")
+        for job in plan.entries.map(\.job) {
+            try journal.setJob(run: runID, job: JobRecord(jobID: job.id, package: job.variant.package, arch: job.arch.rawValue,
+                                                          python: job.python.description, version: job.version.description,
+                                                          state: reused[job.id] != nil ? .verified : unplaceable[job.id] != nil ? .unplaceable : .queued,
+                                                          wheel: reused[job.id]?.lastPathComponent, detail: unplaceable[job.id]))
+        }
+
+        let pool = TransportPool(ssh: config.inventory.ssh, logger: logger)
+        var facts: [String: HostFacts] = [:]
+        if !toBuild.isEmpty {
+            facts = await probeHosts(pool: pool, journalDir: dist)
+        }
+
+        // Phase 1: build (and verify centrally, inside each attempt).
+        var schedule: ScheduleReport?
+        if !toBuild.isEmpty {
+            out("\n=== Phase 1: Build and verify (\(toBuild.count) jobs) ===")
+            let bundle = try Self.agentBundle()
+            let source = try sourceArchive(scratch: dist.appendingPathComponent(".wheelfarm/sources"))
+            let runner = ReleaseJobRunner(configuration: config, runID: runID, journal: journal, pool: pool,
+                                          buildRunner: BuildRunner(bundle: bundle, logger: logger),
+                                          verifier: WheelVerifier(), source: source, display: display, book: book, logger: logger)
+            var schedulerConfig = SchedulerConfiguration()
+            schedulerConfig.maxBuildAttempts = config.maxAttempts
+            let scheduler = Scheduler(jobs: toBuild, inventory: config.inventory, runner: runner, clock: ContinuousClock(),
+                                      configuration: schedulerConfig, facts: facts)
+            let feed = scheduler.progress.subscribe(replay: true)
+            let displayTask = Task { for await update in feed { display.handle(update) } }
+            var changes: AsyncStream<InventoryChange>?
+            if let path = config.inventoryPath {
+                changes = InventoryWatcher(path: path).changes(clock: ContinuousClock())
+            }
+            schedule = await scheduler.run(inventoryChanges: changes)
+            _ = await displayTask.value
+        }
+        await pool.closeAll()
+
+        // Verify the wheels that were not built in this run (they may have changed on disk).
+        var verified: [String: URL] = [:]     // jobID → wheel path
+        var failures: [String: String] = [:]
+        for result in schedule?.results ?? [] {
+            if result.status == .succeeded, let w = book.entry(result.job.id)?.wheel { verified[result.job.id] = w.path }
+            else { failures[result.job.id] = result.reason ?? book.entry(result.job.id)?.lastFailure ?? result.status.rawValue }
+        }
+        if !reused.isEmpty {
+            out("\n=== Wheel verification (\(reused.count) existing wheels) ===")
+            let byJob = Dictionary(uniqueKeysWithValues: config.jobs.map { (ReleaseConfiguration.buildJob($0).id, ReleaseConfiguration.buildJob($0)) })
+            let reports = await WheelVerifier().verifyAll(reused.map { ($0.value.path, WheelExpectation(job: byJob[$0.key]!, recipe: config.recipe)) })
+            for (jobID, report) in zip(reused.keys, reports) {
+                book.update(jobID) { $0.report = report }
+                if report.passed { verified[jobID] = reused[jobID]; out("  ✓ \(URL(fileURLWithPath: report.path).lastPathComponent)") }
+                else {
+                    let m = report.failures.map { "\($0.id.rawValue): \($0.message)" }.joined(separator: "; ")
+                    failures[jobID] = "existing wheel failed verification: \(m)"
+                    out("  ✗ \(URL(fileURLWithPath: report.path).lastPathComponent): \(m)")
+                }
+            }
+        }
+
+        // Rewrites: --update-readme (and stop), --version-suffix.
+        var publishPaths: [String: URL] = verified
+        if let readme = config.updateReadme {
+            out("\n=== Update README in \(verified.count) wheels (nothing is built or uploaded) ===")
+            let text = try String(contentsOf: readme, encoding: .utf8)
+            let contentType = readme.pathExtension.lowercased() == "rst" ? "text/x-rst" : readme.pathExtension.lowercased() == "md" ? "text/markdown" : "text/plain"
+            for (jobID, path) in verified.sorted(by: { $0.key < $1.key }) {
+                do {
+                    let result = try await WheelRewriter().rewrite(path: path.path, changes: .init(readme: (text, contentType)), inPlace: true)
+                    out("  ✓ \(path.lastPathComponent)")
+                    _ = result
+                } catch { failures[jobID] = "README update failed: \(error)"; out("  ✗ \(path.lastPathComponent): \(error)") }
+            }
+            publishPaths = [:]
+        } else if let suffixText = config.jobs.first?.suffix, let suffix = VersionSuffix(suffixText) {
+            out("\n=== Version suffix \(suffix) ===")
+            for (jobID, path) in verified.sorted(by: { $0.key < $1.key }) {
+                do {
+                    let result = try await WheelRewriter().rewrite(path: path.path, changes: .init(versionSuffix: suffix, versionFile: config.recipe.versionFile),
+                                                                   outputDirectory: dist.path)
+                    publishPaths[jobID] = URL(fileURLWithPath: result.path)
+                    out("  ✓ \(path.lastPathComponent) → \(URL(fileURLWithPath: result.path).lastPathComponent)")
+                } catch { publishPaths[jobID] = nil; failures[jobID] = "version suffix rewrite failed: \(error)"; out("  ✗ \(path.lastPathComponent): \(error)") }
+            }
+        }
+
+        // Phase 2: publish.
+        var publications: [String: [String]] = [:]
+        var publishable: [String: PublishableWheel] = [:]
+        if !publishPaths.isEmpty {
+            out("\n=== Phase 2: Publish to \(destination) ===")
+            let packageOf = Dictionary(uniqueKeysWithValues: config.jobs.map { (ReleaseConfiguration.buildJob($0).id, $0.variant.package) })
+            for (jobID, path) in publishPaths.sorted(by: { $0.key < $1.key }) {
+                guard let package = packageOf[jobID], let publisher = publisherByProject[package] else { continue }
+                do {
+                    let wheel = try await publicationVerifier.verifiedForPublishing(wheelAt: path.path)
+                    publishable[jobID] = wheel
+                    if try journal.isPublished(filename: wheel.filename, sha256: wheel.sha256, target: publisher.destination) {
+                        publications[jobID, default: []].append("already published to \(publisher.destination) (journal)")
+                        out("  = \(wheel.filename): already published")
+                        continue
+                    }
+                    let outcome = try await publisher.publish(wheel, dryRun: false)
+                    if outcome.isSuccess {
+                        try journal.recordPublication(filename: wheel.filename, sha256: wheel.sha256, target: publisher.destination, outcome: "\(outcome)")
+                        publications[jobID, default: []].append("\(outcome) → \(publisher.destination)")
+                        out("  ✓ \(wheel.filename): \(outcome)")
+                    } else {
+                        failures[jobID] = "not published: \(outcome)"
+                        out("  ✗ \(wheel.filename): \(outcome)")
+                    }
+                } catch {
+                    failures[jobID] = "not published: \(error)"
+                    out("  ✗ \(path.lastPathComponent): \(error)")
+                }
+            }
+        }
+
+        // Phase 3: GitHub releases (only wheels the index accepted).
+        if let gitHub, !publishable.isEmpty {
+            out("\n=== Phase 3: GitHub releases in \(gitHub.repository) ===")
+            let ready = publishable.filter { failures[$0.key] == nil }
+            let results = await gitHub.publish(ready.values.sorted { $0.filename < $1.filename })
+            for r in results {
+                let jobID = ready.first { $0.value.filename == r.filename }?.key
+                if r.outcome.isSuccess {
+                    if let jobID { publications[jobID, default: []].append("\(r.outcome) → \(r.destination)") }
+                    out("  ✓ \(r)")
+                } else {
+                    if let jobID { failures[jobID] = "GitHub release: \(r.outcome)" }
+                    out("  ✗ \(r)")
+                }
+            }
+        }
+
+        // Report.
+        let finishedAt = Date()
+        var jobs: [ReleaseReport.Job] = []
+        for job in config.jobs {
+            let buildJob = ReleaseConfiguration.buildJob(job)
+            let entry = book.entry(buildJob.id)
+            let path = publishPaths[buildJob.id] ?? verified[buildJob.id]
+            var state: JobState
+            if let reason = unplaceable[buildJob.id] { state = .unplaceable; failures[buildJob.id] = failures[buildJob.id] ?? reason }
+            else if failures[buildJob.id] != nil { state = .failed }
+            else if config.updateReadme != nil { state = .verified }
+            else if path != nil { state = .published }
+            else { state = .failed; failures[buildJob.id] = "not built" }
+            let report = entry?.report
+            let digest = path.flatMap { try? StreamingDigest.file(at: $0.path) }
+            jobs.append(ReleaseReport.Job(
+                id: buildJob.id, package: job.variant.package, arch: job.arch.rawValue, python: job.python.description,
+                version: job.publishedVersion, state: state.rawValue, attempts: entry?.attempts ?? [],
+                wheel: path?.lastPathComponent, sha256: digest?.digest.hex, size: digest?.size,
+                checks: report?.checks.map { .init(id: $0.id.rawValue, outcome: $0.outcome.rawValue, message: $0.message) } ?? [],
+                isaCounts: report?.isa?.byCapability ?? [:], publications: publications[buildJob.id] ?? [],
+                detail: failures[buildJob.id]))
+            try? journal.setJob(run: runID, job: JobRecord(jobID: buildJob.id, package: job.variant.package, arch: job.arch.rawValue,
+                                                           python: job.python.description, version: job.version.description, state: state,
+                                                           host: entry?.attempts.last?.host, attempts: entry?.attempts.count ?? 0,
+                                                           wheel: path?.lastPathComponent, detail: failures[buildJob.id]))
+        }
+        let ok = jobs.allSatisfy { $0.state == JobState.published.rawValue || ($0.state == JobState.verified.rawValue && config.updateReadme != nil) }
+        let report = ReleaseReport(runID: runID, recipe: config.recipe.name, startedAt: startedAt, finishedAt: finishedAt,
+                                   status: ok ? "succeeded" : "failed", hosts: config.inventory.hosts.map(\.name), jobs: jobs)
+        let files = try? report.write(to: dist.appendingPathComponent("reports"))
+        try journal.finishRun(runID, status: ok ? .succeeded : .failed)
+        out("\n=== Summary ===\n" + report.summaryTable())
+        if let files { out("report: \(files.html.path) (JSON: \(files.json.lastPathComponent))") }
+        out(ok ? "\nrelease \(runID) complete" : "\nrelease \(runID) finished with failures: run the same command again to resume")
+        return Outcome(exitCode: ok ? 0 : 1, report: report, reportFiles: files)
+    }
+
+    // MARK: steps
+
+    /// Probes every non-draining host in parallel; unreachable hosts are reported (the scheduler
+    /// quarantines them and retries) and probe facts steer placement (Python, GCC).
+    func probeHosts(pool: TransportPool, journalDir: URL) async -> [String: HostFacts] {
+        guard let bundle = try? Self.agentBundle() else { return [:] }
+        let prober = HostProber(bundle: bundle, cache: ProbeCache(directory: journalDir.appendingPathComponent(".wheelfarm/probes")), logger: logger)
+        let hosts = configuration.inventory.hosts.filter { !$0.drain }
+        var facts: [String: HostFacts] = [:]
+        await withTaskGroup(of: (String, Result<ProbeReport, any Error>).self) { group in
+            for host in hosts {
+                group.addTask {
+                    let t = await pool.transport(for: host)
+                    do { return (host.name, .success(try await prober.report(for: t, maxAge: 3600))) }
+                    catch { return (host.name, .failure(error)) }
+                }
+            }
+            for await (name, result) in group {
+                switch result {
+                case let .success(report):
+                    let pythons = Set(report.pythonVersions)
+                    facts[name] = HostFacts(pythons: pythons, canProvisionPython: report.canProvisionPython,
+                                            gccVersion: report.gccVersion)
+                    out("  host \(name): reachable, \(report.arch), Python \(pythons.sorted().map(\.description).joined(separator: ", ")), gcc \(report.gcc?.version ?? "none")")
+                case let .failure(error):
+                    out("  host \(name): not usable now (\(error)); it will be retried")
+                }
+            }
+        }
+        return facts
+    }
+
+    /// The `agents/` scripts shipped with wheelfarm.
+    static func agentBundle() throws -> AgentBundle {
+        guard let dir = AgentBundle.locate() else {
+            throw FarmError(code: "release.agents", message: "cannot find the 'agents' folder (build.sh, lib.sh); run from the wheelfarm checkout or set WHEELFARM_AGENTS_DIR")
+        }
+        return try AgentBundle.load(from: dir)
+    }
+
+    /// The recipe's source as an archive to upload, when it is a folder of this repository.
+    func sourceArchive(scratch: URL) throws -> SourceArchive? {
+        let source = configuration.recipe.source
+        guard !source.contains("://"), !source.hasPrefix("git@") else { return nil }
+        let candidates = [URL(fileURLWithPath: source)] + (ResourceLocator.directory(source.components(separatedBy: "/").first ?? source)
+            .map { [$0.deletingLastPathComponent().appendingPathComponent(source)] } ?? [])
+        guard let dir = candidates.first(where: { FileManager.default.fileExists(atPath: $0.path) }) else {
+            throw FarmError(code: "release.source", message: "the recipe's source folder '\(source)' does not exist")
+        }
+        try FileManager.default.createDirectory(at: scratch, withIntermediateDirectories: true)
+        return try SourceArchive.make(from: dir, in: scratch)
+    }
+
+    /// `.whl` files directly in the dist directory, by file name.
+    func existingWheels(in dist: URL) -> [String: URL] {
+        let names = (try? FileManager.default.contentsOfDirectory(atPath: dist.path)) ?? []
+        return Dictionary(uniqueKeysWithValues: names.filter { $0.hasSuffix(".whl") }.map { ($0, dist.appendingPathComponent($0)) })
+    }
+
+    static func matches(file: String, job: BuildJob) -> Bool { ReleasePipelineSupport.matches(file: file, job: job) }
+
+    /// `--dry-run`: the plan and every command that would run; nothing is changed.
+    func dryRun(plan: PlanAnalysis, startedAt: Date) throws -> Outcome {
+        let config = configuration
+        out("=== Dry run: nothing will be built, changed or uploaded ===")
+        out("\n[DRY RUN] Phase 0: pre-flight would probe \(config.inventory.hosts.filter { !$0.drain }.count) hosts and check \(config.distDir.path) for verified wheels")
+        out("\n[DRY RUN] Phase 1: \(plan.entries.count) jobs")
+        for e in plan.entries {
+            guard let host = e.eligible.first else {
+                out("  \(e.job.id): cannot be placed: \(e.unplaceableReason ?? "")")
+                continue
+            }
+            let request = BuildRequest(job: e.job, recipe: config.recipe, host: host, source: config.recipe.source, builder: config.builder)
+            let agentDir = (try? Self.agentBundle())?.installDirectory(workDir: host.workDir) ?? "\(host.workDir)/agents/<version>"
+            let command = (["bash", "\(agentDir)/build.sh"] + request.arguments(workDir: host.workDir))
+                .map { $0.contains(" ") ? "'\($0)'" : $0 }.joined(separator: " ")
+            out("  \(e.job.id) on one of \(e.eligible.map(\.name).joined(separator: ", ")):")
+            out("    [DRY RUN] Would run on \(host.name): \(command)")
+            out("    [DRY RUN] Would verify the wheel (zip, PEP 427, metadata, RECORD, required files, ELF, ISA audit)")
+        }
+        if let suffix = config.jobs.first?.suffix { out("\n[DRY RUN] Would rewrite each verified wheel with version suffix \(suffix)") }
+        if config.updateReadme != nil { out("\n[DRY RUN] Would replace the README in the existing wheels; nothing would be uploaded") }
+        else {
+            out("\n[DRY RUN] Phase 2: would publish each verified wheel to \(publishers.destination) (skipping files already there with the same SHA-256)")
+            if config.skipGitHub || makeGitHub == nil { out("[DRY RUN] Phase 3: no GitHub release\(config.skipGitHub ? " (--skip-github)" : " (no repository configured)")") }
+            else { out("[DRY RUN] Phase 3: would create or complete the GitHub release of each tag and attach every wheel") }
+        }
+        let report = ReleaseReport(runID: "dry-run", recipe: config.recipe.name, startedAt: startedAt, finishedAt: Date(),
+                                   status: "dry-run", hosts: config.inventory.hosts.map(\.name), jobs: [])
+        return Outcome(exitCode: plan.unplaceable.isEmpty ? 0 : 1, report: report, reportFiles: nil)
+    }
+}
