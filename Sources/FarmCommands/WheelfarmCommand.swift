@@ -13,7 +13,7 @@ public struct WheelfarmCommand: AsyncParsableCommand {
         Start with `wheelfarm plan` to see what a release would build and where.
 
         Exit codes: 0 success, 1 some work failed or could not be placed, 2 configuration or usage \
-        error, 3 the command is not available in this build.
+        error.
         """,
         version: "0.1.0",
         subcommands: [
@@ -23,12 +23,6 @@ public struct WheelfarmCommand: AsyncParsableCommand {
     )
 
     public init() {}
-}
-
-/// Thrown by commands whose implementation has not landed yet.
-func notAvailableYet(_ what: String) -> ExitCode {
-    printError("wheelfarm: '\(what)' is not available yet in this build")
-    return ExitCode(3)
 }
 
 extension WheelfarmCommand {

@@ -78,14 +78,6 @@ struct PlanCommandTests {
         #expect(cooper["arch"] as? String == "amd64")
     }
 
-    @Test func commandsNotYetAvailableSaySo() throws {
-        for args in [["release", "--versions", "0.11.0", "--inventory", "inventory/example-farm.yaml"]] {
-            let r = try TestProcess.wheelfarm(args)
-            #expect(r.status == 3)
-            #expect(r.stderr.contains("not available yet"))
-        }
-    }
-
     @Test func helpIsThereForNewcomers() throws {
         let r = try TestProcess.wheelfarm(["plan", "--help"])
         #expect(r.status == 0)
