@@ -13,16 +13,9 @@ let farmLogger = Logger(label: "wheelfarm.agents.tests")
 
 /// The simulated hosts: one per sample variant (with exactly that variant's CPU), and an arm64 host.
 enum FarmHosts {
-    static let base = ["sse", "sse2", "ssse3", "sse4_1", "sse4_2", "popcnt", "avx", "avx2", "fma", "f16c", "bmi1", "bmi2"]
-    static let avx512 = base + ["avx512f", "avx512vl", "avx512bw", "avx512dq", "avx512cd"]
-    static let all: [SimulatedHost] = [
-        SimulatedHost(name: "plain", cpuFlags: base),
-        SimulatedHost(name: "skylake", cpuFlags: avx512),
-        SimulatedHost(name: "cascadelake", cpuFlags: avx512 + ["avx512_vnni"]),
-        SimulatedHost(name: "cooperlake", cpuFlags: avx512 + ["avx512_vnni", "avx512_bf16"]),
-        SimulatedHost(name: "sapphire", cpuFlags: avx512 + ["avx512_vnni", "avx512_bf16", "amx_bf16", "amx_tile", "amx_int8"]),
-        SimulatedHost(name: "graviton", arch: .arm64, cpuFlags: ["fp", "asimd", "aes", "pmull", "sha1", "sha2", "crc32", "atomics", "asimddp"]),
-    ]
+    static let base = SampleFarm.base
+    static let avx512 = SampleFarm.avx512
+    static let all: [SimulatedHost] = SampleFarm.hosts
     /// Which host builds which package.
     static let placement: [(package: String, host: String)] = [
         ("wfsample-cpu", "plain"), ("wfsample-cpu-avx512", "skylake"), ("wfsample-cpu-avx512vnni", "cascadelake"),
