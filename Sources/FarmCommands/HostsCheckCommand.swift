@@ -30,15 +30,7 @@ struct HostsCheckCommand: AsyncParsableCommand {
 
     func run() async throws {
         let inventory = try inventoryOptions.load()
-        var selected = inventory.hosts
-        if let hosts {
-            let names = hosts.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) }
-            for name in names where inventory[name] == nil {
-                printError("wheelfarm: no host '\(name)' in '\(inventoryOptions.inventoryPath)'; hosts: \(inventory.hosts.map(\.name).joined(separator: ", "))")
-                throw ExitCode(2)
-            }
-            selected = inventory.hosts.filter { names.contains($0.name) }
-        }
+        let selected = try inventoryOptions.select(hosts, from: inventory)
         var logger = Logger(label: "wheelfarm.hosts-check")
         logger.logLevel = .warning
         let results = await HostChecker.check(selected, ssh: inventory.ssh, concurrency: parallel, logger: logger)

@@ -1,3 +1,4 @@
+import struct Inventory.Host
 import ArgumentParser
 import FarmCore
 import Foundation
@@ -32,6 +33,19 @@ struct InventoryOptions: ParsableArguments {
             printError(error.description)
             throw ExitCode(2)
         }
+    }
+}
+
+extension InventoryOptions {
+    /// The hosts named by a `--hosts a,b` option (all hosts when nil); an unknown name exits 2.
+    func select(_ names: String?, from inventory: Inventory) throws -> [Host] {
+        guard let names else { return inventory.hosts }
+        let wanted = names.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) }
+        for name in wanted where inventory[name] == nil {
+            printError("wheelfarm: no host '\(name)' in '\(inventoryPath)'; hosts: \(inventory.hosts.map(\.name).joined(separator: ", "))")
+            throw ExitCode(2)
+        }
+        return inventory.hosts.filter { wanted.contains($0.name) }
     }
 }
 
