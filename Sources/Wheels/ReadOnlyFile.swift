@@ -74,3 +74,16 @@ extension Array where Element == UInt8 {
         return UInt64(le32(at)) | UInt64(le32(at + 4)) << 32
     }
 }
+
+/// Writes all of `bytes` to `descriptor`, continuing after short writes and `EINTR`.
+func writeAll(_ descriptor: Int32, _ bytes: UnsafeRawBufferPointer, path: String) throws(WheelError) {
+    var done = 0
+    while done < bytes.count {
+        let n = Glibc.write(descriptor, bytes.baseAddress! + done, bytes.count - done)
+        if n < 0 {
+            if errno == EINTR { continue }
+            throw WheelError.io(path: path, operation: "write", errno: errno)
+        }
+        done += n
+    }
+}

@@ -223,15 +223,7 @@ final class ScratchFile {
     }
 
     func write(_ bytes: UnsafeRawBufferPointer) throws {
-        var done = 0
-        while done < bytes.count {
-            let n = Glibc.write(descriptor, bytes.baseAddress! + done, bytes.count - done)
-            if n < 0 {
-                if errno == EINTR { continue }
-                throw WheelError.io(path: path, operation: "write", errno: errno)
-            }
-            done += n
-        }
+        try writeAll(descriptor, bytes, path: path)
     }
 
     private var owned = true

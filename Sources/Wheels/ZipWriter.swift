@@ -41,15 +41,7 @@ final class ZipWriter {
     deinit { if descriptor >= 0 { close(descriptor) } }
 
     private func write(_ bytes: UnsafeRawBufferPointer) throws(WheelError) {
-        var done = 0
-        while done < bytes.count {
-            let n = Glibc.write(descriptor, bytes.baseAddress! + done, bytes.count - done)
-            if n < 0 {
-                if errno == EINTR { continue }
-                throw WheelError.io(path: path, operation: "write", errno: errno)
-            }
-            done += n
-        }
+        try writeAll(descriptor, bytes, path: path)
         position += Int64(bytes.count)
     }
 
