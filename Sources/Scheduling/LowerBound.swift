@@ -68,7 +68,9 @@ public struct LowerBound: Sendable, Codable, Hashable {
             classLongest[c] = max(classLongest[c], shortest)
         }
         func capacity(_ set: Set<Int>) -> Double {
-            set.reduce(0) { $0 + Double(usable[$1].slots) * DurationModel.speed(usable[$1].speed) }
+            // Summed in index order: a Set's order changes from process to process, and a float
+            // sum in another order can differ in the last bit, which `simulate --json` would show.
+            set.sorted().reduce(0) { $0 + Double(usable[$1].slots) * DurationModel.speed(usable[$1].speed) }
         }
         var best = classLongest.max() ?? 0
         // Every union of classes when there are few (2^k subsets); else each class, and all together.
