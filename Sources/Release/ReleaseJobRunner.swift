@@ -127,7 +127,7 @@ struct ReleaseJobRunner: JobRunner {
                 default: break
                 }
             }
-            if case AgentError.artifactMismatch = error as? AgentError ?? .noFinish(host: "", job: "", exitStatus: nil) {
+            if let agentError = error as? AgentError, case .artifactMismatch = agentError {
                 finish("host-failed", message)
                 throw JobRunnerError.connectionLost(message)
             }

@@ -121,7 +121,7 @@ public final class ReleasePipeline: Sendable {
                 continue
             }
             if config.skipBuild || config.updateReadme != nil {
-                if let file = dwheels.values.first(where: { Self.matches(file: $0.lastPathComponent, job: job) }) { reused[job.id] = file }
+                if let file = dwheels.values.first(where: { ReleasePipelineSupport.matches(file: $0.lastPathComponent, job: job) }) { reused[job.id] = file }
                 else { unplaceable[job.id] = "no wheel for it in '\(dist.path)' (--skip-build builds nothing)" }
                 continue
             }
@@ -278,7 +278,11 @@ public final class ReleasePipeline: Sendable {
             else if path != nil { state = .published }
             else { state = .failed; failures[buildJob.id] = "not built" }
             let report = entry?.report
-            let digest = path.flatMap { try? StreamingDigest.file(at: $0.path) }
+            // Digests already computed (by the publication gate, or while downloading) are reused.
+            let digest: (digest: SHA256Digest, size: Int64)? =
+                publishable[buildJob.id].map { ($0.sha256, $0.size) }
+                ?? entry?.wheel.flatMap { $0.path == path ? ($0.sha256, $0.size) : nil }
+                ?? path.flatMap { try? StreamingDigest.file(at: $0.path) }
             jobs.append(ReleaseReport.Job(
                 id: buildJob.id, package: job.variant.package, arch: job.arch.rawValue, python: job.python.description,
                 version: job.publishedVersion, state: state.rawValue, attempts: entry?.attempts ?? [],
@@ -361,7 +365,6 @@ public final class ReleasePipeline: Sendable {
         return Dictionary(uniqueKeysWithValues: names.filter { $0.hasSuffix(".whl") }.map { ($0, dist.appendingPathComponent($0)) })
     }
 
-    static func matches(file: String, job: BuildJob) -> Bool { ReleasePipelineSupport.matches(file: file, job: job) }
 
     /// `--dry-run`: the plan and every command that would run; nothing is changed.
     func dryRun(plan: PlanAnalysis, startedAt: Date) throws -> Outcome {
