@@ -105,7 +105,7 @@ let package = Package(
                           path: "Benchmarks/scheduling"),
 
         // Test-only helpers: sshd farm, index server, fixtures.
-        .target(name: "FarmTestSupport", dependencies: ["FarmCore", "Inventory"], exclude: ["README.md"]),
+        .target(name: "FarmTestSupport", dependencies: ["FarmCore", "Inventory"], exclude: ["README.md", "Servers"]),
 
         // Benchmarks/ssh-download.sh: wheelfarm's SSH download against OpenSSH scp.
         .executableTarget(name: "ssh-download-bench", dependencies: [
@@ -130,7 +130,7 @@ let package = Package(
         .testTarget(name: "WheelsTests", dependencies: ["Wheels", "FarmTestSupport"]),
         .testTarget(name: "PublishingTests", dependencies: [
             "Publishing", "FarmTestSupport", "FarmCore", .product(name: "Logging", package: "swift-log"),
-        ], exclude: ["Fixtures"]),
+        ]),
         .testTarget(name: "ReleaseTests", dependencies: ["Release", "FarmTestSupport"]),
         .testTarget(name: "FarmCommandsTests", dependencies: ["FarmCommands", "FarmTestSupport"]),
     ]

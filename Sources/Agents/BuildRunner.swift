@@ -138,12 +138,34 @@ public struct BuildRunner: Sendable {
 
     /// Runs `cancel.sh` for the job, outside the cancelled task.
     func cancelRemote(job: String, agentDir: String, workDir: String, transport: any Transport) async {
-        let command = shellCommand(["bash", "\(agentDir)/cancel.sh", "--work-dir", workDir, "--job-id", job])
-        let result = await Task { try await transport.run(ExecRequest(command, timeout: .seconds(60))) }.result
+        let result = await Task { try await runCancel(job: job, agentDir: agentDir, workDir: workDir, transport: transport) }.result
         switch result {
-        case let .success(r): logger.info("cancelled remote build", metadata: ["host": "\(transport.host.name)", "job": "\(job)", "result": "\(r.stdoutText)"])
+        case let .success(r): logger.info("cancelled remote build", metadata: ["host": "\(transport.host.name)", "job": "\(job)", "running": "\(r)"])
         case let .failure(e): logger.error("could not cancel remote build", metadata: ["host": "\(transport.host.name)", "job": "\(job)", "error": "\(e)"])
         }
+    }
+
+    /// Stops the build `remoteJobID` on the transport's host if it still runs (for example one a
+    /// coordinator that died left behind), installing the agent first when needed.
+    ///
+    /// - Returns: whether the build was still running (and is now stopped).
+    public func cancel(remoteJobID: String, on transport: any Transport) async throws -> Bool {
+        let workDir = transport.host.workDir
+        let agentDir = try await installer.ensureInstalled(on: transport, workDir: workDir)
+        return try await runCancel(job: remoteJobID, agentDir: agentDir, workDir: workDir, transport: transport)
+    }
+
+    private func runCancel(job: String, agentDir: String, workDir: String, transport: any Transport) async throws -> Bool {
+        let command = shellCommand(["bash", "\(agentDir)/cancel.sh", "--work-dir", workDir, "--job-id", job])
+        let r = try await transport.run(ExecRequest(command, timeout: .seconds(60)))
+        guard r.status == .exited(0) else {
+            throw AgentError.malformedOutput(what: "cancel.sh", detail: "ended with \(r.status): \(r.stderrText)")
+        }
+        let line = r.stdoutText.split(separator: "\n").last.map(String.init) ?? ""
+        guard let object = try? JSONSerialization.jsonObject(with: Data(line.utf8)) as? [String: Any], let running = object["running"] as? Bool else {
+            throw AgentError.malformedOutput(what: "cancel.sh", detail: "expected one JSON line, found '\(line)'")
+        }
+        return running
     }
 }
 

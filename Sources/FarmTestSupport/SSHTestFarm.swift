@@ -132,6 +132,17 @@ public final class SSHTestFarm: @unchecked Sendable {
         return files
     }
 
+    /// Runs a shell command on host `name` with OpenSSH's `ssh` client (inside the host's
+    /// namespaces, so PIDs and files are seen as the host's builds see them).
+    public func shell(on name: String, _ command: String) throws -> ProcessResult {
+        let f = files(name)
+        return try TestProcess.run("/usr/bin/ssh", [
+            "-i", clientKeyPath, "-p", String(f.port), "-o", "UserKnownHostsFile=\(knownHostsPath)",
+            "-o", "StrictHostKeyChecking=yes", "-o", "BatchMode=yes", "-o", "ConnectTimeout=20",
+            "\(user)@\(f.address)", command,
+        ])
+    }
+
     /// SIGKILLs the host's sshd and every session process (its PID namespace), like a power cut.
     public func kill(_ name: String) {
         let (process, lifeline) = lock.withLock { (running.removeValue(forKey: name), lifelines.removeValue(forKey: name)) }
@@ -173,8 +184,9 @@ public final class SSHTestFarm: @unchecked Sendable {
                     connectTimeout: 20, keepaliveInterval: 5)
     }
 
-    /// An inventory file (see docs/INVENTORY-FORMAT.md) describing the farm.
-    public func inventoryYAML(hostKeyChecking: SSHSettings.HostKeyChecking = .strict) -> String {
+    /// An inventory file (see docs/INVENTORY-FORMAT.md) describing the farm (or only the hosts
+    /// named in `only`).
+    public func inventoryYAML(hostKeyChecking: SSHSettings.HostKeyChecking = .strict, only: [String]? = nil) -> String {
         var lines = [
             "ssh:",
             "  known_hosts: \(knownHostsPath)",
@@ -183,7 +195,7 @@ public final class SSHTestFarm: @unchecked Sendable {
             "  keepalive: 5",
             "hosts:",
         ]
-        for f in hosts {
+        for f in hosts where only?.contains(f.host.name) ?? true {
             lines += [
                 "  \(f.host.name):",
                 "    address: \(f.address)",
@@ -199,8 +211,8 @@ public final class SSHTestFarm: @unchecked Sendable {
     }
 
     /// Writes ``inventoryYAML(hostKeyChecking:)`` to `url`.
-    public func writeInventory(to url: URL, hostKeyChecking: SSHSettings.HostKeyChecking = .strict) throws {
-        try inventoryYAML(hostKeyChecking: hostKeyChecking).write(to: url, atomically: true, encoding: .utf8)
+    public func writeInventory(to url: URL, hostKeyChecking: SSHSettings.HostKeyChecking = .strict, only: [String]? = nil) throws {
+        try inventoryYAML(hostKeyChecking: hostKeyChecking, only: only).write(to: url, atomically: true, encoding: .utf8)
     }
 
     /// (Re)writes known_hosts with the current keys of `names` (all hosts by default), optionally

@@ -54,6 +54,38 @@ public final class ServerProcess: @unchecked Sendable {  // the Process is only 
         }
     }
 
+    /// Sends `signal` to the PID (SIGKILL: the process dies at once, without cleaning up).
+    public func send(_ signal: Int32) {
+        lock.withLock { if process.isRunning { kill(process.processIdentifier, signal) } }
+    }
+
+    /// Waits up to `timeout` seconds for the process to exit; its exit status, or nil when it
+    /// still runs (or died from a signal: -signal).
+    public func waitForExit(timeout: TimeInterval) -> Int32? {
+        let deadline = Date().addingTimeInterval(timeout)
+        while isRunning && Date() < deadline { usleep(50_000) }
+        return lock.withLock {
+            guard !process.isRunning else { return nil }
+            process.waitUntilExit()
+            return process.terminationReason == .uncaughtSignal ? -process.terminationStatus : process.terminationStatus
+        }
+    }
+
+    /// Waits until the log contains `text`; throws after `timeout` seconds or when the process
+    /// exits first.
+    public func waitForLog(_ text: String, timeout: TimeInterval = 120) throws {
+        let deadline = Date().addingTimeInterval(timeout)
+        while Date() < deadline {
+            if log.contains(text) { return }
+            guard isRunning else {
+                if log.contains(text) { return }
+                throw HarnessError("the process exited before printing '\(text)'; log:\n\(log)")
+            }
+            usleep(100_000)
+        }
+        throw HarnessError("'\(text)' did not appear within \(Int(timeout)) s; log:\n\(log)")
+    }
+
     deinit { stop() }
 
     /// Waits until something accepts TCP connections on `host:port`, or throws after `timeout`

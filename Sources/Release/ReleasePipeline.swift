@@ -109,36 +109,72 @@ public final class ReleasePipeline: Sendable {
         let gitHub = config.skipGitHub || config.updateReadme != nil ? nil : try makeGitHub?()
         out("publish to: \(destination)\(gitHub.map { " · GitHub releases in \($0.repository)" } ?? (config.skipGitHub ? " · GitHub skipped (--skip-github)" : " · no GitHub repository configured"))")
         let book = JobRecordBook()
-        var reused: [String: URL] = [:]        // jobID → verified wheel already in dist
+        var reused: [String: URL] = [:]        // jobID → wheel already in dist, verified again below
         var toBuild: [BuildJob] = []
         var unplaceable: [String: String] = [:]
+        var failures: [String: String] = [:]
         let dwheels = existingWheels(in: dist)
+        let canBuild = !config.skipBuild && config.updateReadme == nil
         for entry in plan.entries {
             let job = entry.job
-            if let artifact = try journal.verifiedArtifact(jobID: job.id), let file = dwheels[artifact.filename],
-               (try? StreamingDigest.file(at: file.path))?.digest == artifact.sha256 {
-                reused[job.id] = file
-                continue
+            if let artifact = try journal.verifiedArtifact(jobID: job.id), let file = dwheels[artifact.filename] {
+                if (try? StreamingDigest.file(at: file.path))?.digest == artifact.sha256 {
+                    reused[job.id] = file
+                    continue
+                }
+                out("  \(artifact.filename) changed since it was verified (SHA-256 differs from the journal's)\(canBuild ? ": it will be rebuilt" : "")")
+                try journal.removeArtifact(filename: artifact.filename)
+                if canBuild { try? FileManager.default.removeItem(at: file) }
             }
-            if config.skipBuild || config.updateReadme != nil {
-                if let file = dwheels.values.first(where: { ReleasePipelineSupport.matches(file: $0.lastPathComponent, job: job) }) { reused[job.id] = file }
-                else { unplaceable[job.id] = "no wheel for it in '\(dist.path)' (--skip-build builds nothing)" }
+            if !canBuild {
+                if let file = existingWheels(in: dist).values.first(where: { ReleasePipelineSupport.matches(file: $0.lastPathComponent, job: job) }) { reused[job.id] = file }
+                else { unplaceable[job.id] = "no wheel for it in '\(dist.path)' (\(config.skipBuild ? "--skip-build" : "--update-readme") builds nothing)" }
                 continue
             }
             if let reason = entry.unplaceableReason { unplaceable[job.id] = reason; continue }
             toBuild.append(job)
         }
+
+        // Wheels already in dist are verified again before anything is built: one that fails now
+        // (edited, truncated, or verified by an older wheelfarm with fewer checks) is deleted and
+        // rebuilt, so a resumed run never publishes a wheel on the strength of an old verdict.
+        var verified: [String: URL] = [:]     // jobID → wheel path
+        if !reused.isEmpty {
+            out("verifying \(reused.count) wheel\(reused.count == 1 ? "" : "s") already in \(dist.path)")
+            let byJob = Dictionary(uniqueKeysWithValues: plan.entries.map { ($0.job.id, $0) })
+            let order = reused.keys.sorted()
+            let reports = await WheelVerifier().verifyAll(order.map { (reused[$0]!.path, WheelExpectation(job: byJob[$0]!.job, recipe: config.recipe)) })
+            for (jobID, report) in zip(order, reports) {
+                let file = reused[jobID]!
+                book.update(jobID) { $0.report = report }
+                if report.passed { verified[jobID] = file; out("  ✓ \(file.lastPathComponent)"); continue }
+                let m = report.failures.map { "\($0.id.rawValue): \($0.message)" }.joined(separator: "; ")
+                reused[jobID] = nil
+                if canBuild, let entry = byJob[jobID], entry.unplaceableReason == nil {
+                    try? journal.removeArtifact(filename: file.lastPathComponent)
+                    try? FileManager.default.removeItem(at: file)
+                    toBuild.append(entry.job)
+                    book.update(jobID) { $0.lastFailure = "existing wheel failed verification: \(m)" }
+                    out("  ✗ \(file.lastPathComponent) failed verification and was deleted; it will be rebuilt: \(m)")
+                } else {
+                    failures[jobID] = "existing wheel failed verification: \(m)"
+                    out("  ✗ \(file.lastPathComponent): \(m)")
+                }
+            }
+        }
         for (id, reason) in unplaceable.sorted(by: { $0.key < $1.key }) { out("  cannot build \(id): \(reason)") }
-        out("\(toBuild.count) to build · \(reused.count) already built and verified in \(dist.path) · \(unplaceable.count) cannot be built")
+        out("\(toBuild.count) to build · \(verified.count) already built and verified in \(dist.path) · \(unplaceable.count) cannot be built")
         for job in plan.entries.map(\.job) {
             try journal.setJob(run: runID, job: JobRecord(jobID: job.id, package: job.variant.package, arch: job.arch.rawValue,
                                                           python: job.python.description, version: job.version.description,
-                                                          state: reused[job.id] != nil ? .verified : unplaceable[job.id] != nil ? .unplaceable : .queued,
-                                                          wheel: reused[job.id]?.lastPathComponent, detail: unplaceable[job.id]))
+                                                          state: verified[job.id] != nil ? .verified : unplaceable[job.id] != nil ? .unplaceable
+                                                              : failures[job.id] != nil ? .failed : .queued,
+                                                          wheel: verified[job.id]?.lastPathComponent, detail: unplaceable[job.id] ?? failures[job.id]))
         }
 
         let pool = TransportPool(ssh: config.inventory.ssh, logger: logger)
         var facts: [String: HostFacts] = [:]
+        await stopOrphanedBuilds(journal: journal, pool: pool)
         if !toBuild.isEmpty {
             facts = await probeHosts(pool: pool, journalDir: dist)
         }
@@ -167,26 +203,9 @@ public final class ReleasePipeline: Sendable {
         }
         await pool.closeAll()
 
-        // Verify the wheels that were not built in this run (they may have changed on disk).
-        var verified: [String: URL] = [:]     // jobID → wheel path
-        var failures: [String: String] = [:]
         for result in schedule?.results ?? [] {
             if result.status == .succeeded, let w = book.entry(result.job.id)?.wheel { verified[result.job.id] = w.path }
             else { failures[result.job.id] = result.reason ?? book.entry(result.job.id)?.lastFailure ?? result.status.rawValue }
-        }
-        if !reused.isEmpty {
-            out("\n=== Wheel verification (\(reused.count) existing wheels) ===")
-            let byJob = Dictionary(uniqueKeysWithValues: config.jobs.map { (ReleaseConfiguration.buildJob($0).id, ReleaseConfiguration.buildJob($0)) })
-            let reports = await WheelVerifier().verifyAll(reused.map { ($0.value.path, WheelExpectation(job: byJob[$0.key]!, recipe: config.recipe)) })
-            for (jobID, report) in zip(reused.keys, reports) {
-                book.update(jobID) { $0.report = report }
-                if report.passed { verified[jobID] = reused[jobID]; out("  ✓ \(URL(fileURLWithPath: report.path).lastPathComponent)") }
-                else {
-                    let m = report.failures.map { "\($0.id.rawValue): \($0.message)" }.joined(separator: "; ")
-                    failures[jobID] = "existing wheel failed verification: \(m)"
-                    out("  ✗ \(URL(fileURLWithPath: report.path).lastPathComponent): \(m)")
-                }
-            }
         }
 
         // Rewrites: --update-readme (and stop), --version-suffix.
@@ -336,6 +355,40 @@ public final class ReleasePipeline: Sendable {
             }
         }
         return facts
+    }
+
+    /// Stops the builds a coordinator that died left running (their attempts never finished; this
+    /// run holds the lock, so no live coordinator owns them). Their jobs are rebuilt cleanly in this
+    /// run: the agent refuses to start a job twice on a host, and a half-watched build's wheel could
+    /// not be trusted anyway.
+    func stopOrphanedBuilds(journal: Journal, pool: TransportPool) async {
+        guard let orphans = try? journal.unfinishedAttempts(), !orphans.isEmpty else { return }
+        let runner = (try? Self.agentBundle()).map { BuildRunner(bundle: $0, logger: logger) }
+        let hosts = Dictionary(configuration.inventory.hosts.map { ($0.name, $0) }, uniquingKeysWith: { a, _ in a })
+        out("stopping \(orphans.count) build\(orphans.count == 1 ? "" : "s") left by an interrupted run")
+        await withTaskGroup(of: (AttemptRecord, String).self) { group in
+            for orphan in orphans {
+                group.addTask {
+                    let remoteID = orphan.remoteBuildDir.map { URL(fileURLWithPath: $0).lastPathComponent } ?? ""
+                    guard let host = hosts[orphan.host] else {
+                        return (orphan, "host '\(orphan.host)' is no longer in the inventory; its build was not stopped")
+                    }
+                    guard let runner, !remoteID.isEmpty else { return (orphan, "no remote build recorded") }
+                    let transport = await pool.transport(for: host)
+                    do {
+                        let wasRunning = try await runner.cancel(remoteJobID: remoteID, on: transport)
+                        return (orphan, wasRunning ? "still running on \(host.name): stopped" : "no longer running on \(host.name)")
+                    } catch {
+                        await pool.discard(host.name)
+                        return (orphan, "could not reach \(host.name) to stop it (\(error)); the agent will refuse to run it twice")
+                    }
+                }
+            }
+            for await (orphan, detail) in group {
+                try? journal.finishAttempt(orphan.id, outcome: "abandoned", detail: "the coordinator stopped during this attempt; \(detail)")
+                out("  \(orphan.jobID) (run \(orphan.runID), attempt \(orphan.number)): \(detail)")
+            }
+        }
     }
 
     /// The `agents/` scripts shipped with wheelfarm.

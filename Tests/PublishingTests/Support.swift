@@ -71,79 +71,16 @@ final class Scratch {
     func path(_ name: String) -> URL { url.appendingPathComponent(name) }
 }
 
-/// The Python fixture scripts of this test target.
-enum Fixtures {
-    static func script(_ name: String) -> String {
-        TestEnvironment.repositoryRoot.appendingPathComponent("Tests/PublishingTests/Fixtures/\(name)").path
+extension FaultProxy {
+    convenience init(upstreamPort: Int, plan: [String], scratch: Scratch) throws {
+        try self.init(upstreamPort: upstreamPort, plan: plan, directory: scratch.url)
     }
 }
 
-/// The fault-injecting proxy in front of a server.
-final class FaultProxy {
-    let url: String
-    let events: URL
-    private let process: ServerProcess
-
-    init(upstreamPort: Int, plan: [String], scratch: Scratch) throws {
-        let portFile = scratch.path("proxy-\(UUID().uuidString.prefix(6)).port")
-        events = scratch.path("proxy-\(UUID().uuidString.prefix(6)).events")
-        _ = FileManager.default.createFile(atPath: events.path, contents: nil)
-        process = try ServerProcess(TestEnvironment.python, [Fixtures.script("fault_proxy.py"), String(upstreamPort), portFile.path,
-                                                             events.path, plan.joined(separator: ",")],
-                                    logFile: scratch.path("proxy.log"))
-        url = "http://127.0.0.1:\(try process.waitForPortFile(portFile))/"
+extension FakeGitHub {
+    convenience init(token: String, uploadPlan: [String] = [], scratch: Scratch) throws {
+        try self.init(token: token, uploadPlan: uploadPlan, directory: scratch.url)
     }
-
-    /// The fault steps taken, one per POST.
-    var steps: [String] {
-        ((try? String(contentsOf: events, encoding: .utf8)) ?? "").split(separator: "\n").map(String.init)
-    }
-
-    func stop() { process.stop() }
-}
-
-/// The fake GitHub REST API.
-final class FakeGitHub {
-    let apiURL: String
-    let events: URL
-    let token: String
-    private let process: ServerProcess
-
-    init(token: String, uploadPlan: [String] = [], scratch: Scratch) throws {
-        self.token = token
-        let portFile = scratch.path("github-\(UUID().uuidString.prefix(6)).port")
-        events = scratch.path("github-\(UUID().uuidString.prefix(6)).events")
-        _ = FileManager.default.createFile(atPath: events.path, contents: nil)
-        var env = ProcessInfo.processInfo.environment
-        env["FAKE_GITHUB_TOKEN"] = token
-        process = try ServerProcess(TestEnvironment.python, [Fixtures.script("fake_github.py"), portFile.path, events.path,
-                                                             uploadPlan.joined(separator: ",")],
-                                    logFile: scratch.path("github.log"), environment: env)
-        apiURL = "http://127.0.0.1:\(try process.waitForPortFile(portFile))"
-    }
-
-    struct StateRelease: Decodable {
-        struct Asset: Decodable { let name: String; let size: Int64; let state: String; let sha256: String }
-        let id: Int
-        let tag_name: String
-        let draft: Bool
-        let assets: [Asset]
-    }
-
-    /// The server's releases, with asset digests.
-    func state() throws -> [StateRelease] {
-        let r = try TestProcess.run(TestEnvironment.python, ["-c", "import sys, urllib.request; sys.stdout.write(urllib.request.urlopen(sys.argv[1]).read().decode())",
-                                                             apiURL + "/_state"])
-        guard r.status == 0 else { throw HarnessError("cannot read fake GitHub state: \(r.stderr)") }
-        return try JSONDecoder().decode([StateRelease].self, from: Data(r.stdout.utf8))
-    }
-
-    /// Requests the server saw, `METHOD PATH` per line.
-    var requests: [String] {
-        ((try? String(contentsOf: events, encoding: .utf8)) ?? "").split(separator: "\n").map(String.init)
-    }
-
-    func stop() { process.stop() }
 }
 
 /// Builds wheels and turns them into publishable ones with the test verifier.

@@ -1,0 +1,227 @@
+import FarmTestSupport
+import Foundation
+import Testing
+
+/// `wheelfarm release` through faults, on real sshd build hosts: each test ends in a complete and
+/// correct release, with nothing built twice that was verified and nothing uploaded twice.
+///
+/// The hosts build `wfsample-cpu` (AVX2 level) with a compiler that waits a few seconds per
+/// source file, so a test can act while a build is under way; progress arrives as plain
+/// timestamped lines (`CI=true`), which the tests wait for.
+@Suite("release through faults (sshd farm, built binary)", .serialized)
+struct ReleaseFaultTests {
+    /// The release arguments for `wfsample-cpu` on amd64 in `versions`.
+    static func arguments(inventory: URL, dist: URL, versions: String = "1.0.0") -> [String] {
+        ["--recipe", "sample", "--variant", "noavx512", "--platform", "linux/amd64", "--versions", versions,
+         "--inventory", inventory.path, "--dist-dir", dist.path, "--skip-github"]
+    }
+
+    /// Files in the embedded default's local index for `wfsample-cpu`.
+    static func indexed(_ dist: URL) -> [String] {
+        ((try? FileManager.default.contentsOfDirectory(atPath: dist.appendingPathComponent("index/packages/wfsample-cpu").path)) ?? []).sorted()
+    }
+
+    @Test func aHostKilledMidBuildLosesItsJobToAnotherHost() async throws {
+        let scratch = try TestEnvironment.makeTemporaryDirectory("wheelfarm-fault")
+        defer { try? FileManager.default.removeItem(at: scratch) }
+        let hosts = try ["alpha", "beta"].map { plainHost($0, tools: try HostTools.make(in: scratch.appendingPathComponent("tools-\($0)"), compileSeconds: 3)) }
+        try await SSHTestFarm.withFarm(hosts) { farm in
+            let inventory = scratch.appendingPathComponent("inventory.yaml")
+            try farm.writeInventory(to: inventory)
+            let dist = scratch.appendingPathComponent("dist")
+            let release = try BackgroundRelease(Self.arguments(inventory: inventory, dist: dist), in: scratch)
+            try release.waitFor(": compile")
+            let victim = try #require(lines(release.output, containing: "started ").first?.components(separatedBy: " on ").last?.components(separatedBy: " ").first)
+            farm.kill(victim)   // sshd, the build and everything else on the host die at once
+            let status = release.exitStatus()
+            #expect(status == 0, "\(release.output)")
+
+            let job = try #require(try ReleaseReportFile(dist: dist).jobs.first)
+            let survivor = victim == "alpha" ? "beta" : "alpha"
+            #expect(job.state == "published")
+            #expect(job.attempts.first?.host == victim && job.attempts.first?.outcome == "host-failed", "\(job.attempts)")
+            #expect(job.attempts.last?.host == survivor && job.attempts.last?.outcome == "succeeded", "\(job.attempts)")
+            #expect(Self.indexed(dist) == [try #require(job.wheel)])
+            #expect(release.output.contains("host \(victim) quarantined"))
+        }
+    }
+
+    @Test func aWheelCorruptedAfterTheBuildIsCaughtDeletedAndRebuilt() async throws {
+        let scratch = try TestEnvironment.makeTemporaryDirectory("wheelfarm-fault")
+        defer { try? FileManager.default.removeItem(at: scratch) }
+        let tools = try HostTools.make(in: scratch.appendingPathComponent("tools"), corruptFirstWheel: true)
+        try await SSHTestFarm.withFarm([plainHost("alpha", tools: tools)]) { farm in
+            let inventory = scratch.appendingPathComponent("inventory.yaml")
+            try farm.writeInventory(to: inventory)
+            let dist = scratch.appendingPathComponent("dist")
+            let r = try TestProcess.wheelfarm(["release"] + Self.arguments(inventory: inventory, dist: dist),
+                                              environment: ProcessInfo.processInfo.environment.merging(["CI": "true"]) { $1 })
+            #expect(r.status == 0, "\(r.stdout)\n\(r.stderr)")
+            #expect(FileManager.default.fileExists(atPath: tools.appendingPathComponent("corrupted-once").path), "the host never corrupted a wheel")
+
+            let job = try #require(try ReleaseReportFile(dist: dist).jobs.first)
+            #expect(job.state == "published")
+            #expect(job.attempts.map(\.outcome) == ["verify-failed", "succeeded"], "\(job.attempts)")
+            let failure = job.attempts.first?.detail ?? ""
+            #expect(failure.contains("failed verification and was deleted") && failure.contains("zip."), "\(failure)")
+            // The published wheel is the rebuilt one, intact: it passes verification and pip installs it.
+            let wheel = try #require(job.wheel)
+            #expect(Self.indexed(dist) == [wheel])
+            let published = dist.appendingPathComponent("index/packages/wfsample-cpu/\(wheel)")
+            #expect(try sha256Hex(published) == job.sha256)
+            let verify = try TestProcess.wheelfarm(["verify", published.path])
+            #expect(verify.status == 0, "\(verify.stdout)")
+        }
+    }
+
+    @Test func theIndexAnswering500OnTheFirstUploadIsRetried() async throws {
+        let scratch = try TestEnvironment.makeTemporaryDirectory("wheelfarm-fault")
+        defer { try? FileManager.default.removeItem(at: scratch) }
+        let server = try PyPIServerHarness()
+        defer { server.stop() }
+        let proxy = try FaultProxy(upstreamPort: try #require(URLComponents(string: server.url)?.port), plan: ["500"], directory: scratch)
+        defer { proxy.stop() }
+        let tools = try HostTools.make(in: scratch.appendingPathComponent("tools"))
+        try await SSHTestFarm.withFarm([plainHost("alpha", tools: tools)]) { farm in
+            let inventory = scratch.appendingPathComponent("inventory.yaml")
+            try farm.writeInventory(to: inventory)
+            let dist = scratch.appendingPathComponent("dist")
+            let env = ProcessInfo.processInfo.environment.merging(["CI": "true", "TWINE_USERNAME": server.username, "TWINE_PASSWORD": server.password]) { $1 }
+            let args = ["release"] + Self.arguments(inventory: inventory, dist: dist) + ["--repository-url", proxy.url, "--index-url", server.simpleURL]
+            let r = try TestProcess.wheelfarm(args, environment: env)
+            #expect(r.status == 0, "\(r.stdout)\n\(r.stderr)")
+            #expect(proxy.steps == ["POST:500"])
+            let job = try #require(try ReleaseReportFile(dist: dist).jobs.first)
+            #expect(job.state == "published")
+            #expect(try server.storedFiles() == [try #require(job.wheel)])
+            #expect(try sha256Hex(server.packagesDirectory.appendingPathComponent(job.wheel!)) == job.sha256)
+            #expect(!r.stdout.contains(server.password) && !r.stderr.contains(server.password))
+
+            // Run again: nothing is built or uploaded.
+            let again = try TestProcess.wheelfarm(args, environment: env)
+            #expect(again.status == 0, "\(again.stdout)")
+            #expect(again.stdout.contains("0 to build · 1 already built and verified"))
+            #expect(again.stdout.contains("already published"))
+        }
+    }
+
+    @Test func theCoordinatorKilledDuringABuildResumesAndStopsTheOrphanedBuild() async throws {
+        let scratch = try TestEnvironment.makeTemporaryDirectory("wheelfarm-fault")
+        defer { try? FileManager.default.removeItem(at: scratch) }
+        let tools = try HostTools.make(in: scratch.appendingPathComponent("tools"), compileSeconds: 4)
+        try await SSHTestFarm.withFarm([plainHost("alpha", tools: tools)]) { farm in
+            let inventory = scratch.appendingPathComponent("inventory.yaml")
+            try farm.writeInventory(to: inventory)
+            let dist = scratch.appendingPathComponent("dist")
+            let args = Self.arguments(inventory: inventory, dist: dist, versions: "1.0.0,1.1.0")
+            let first = try BackgroundRelease(args, in: scratch)
+            try first.waitFor(": compile")
+            first.kill()
+            // The build it started is still running on the host, owned by nobody.
+            let jobs = "\(farm.inventoryHost("alpha").workDir)/jobs"
+            let running = "for f in \(jobs)/*/pid; do p=$(cat \"$f\") && kill -0 \"$p\" 2>/dev/null && echo \"$p\"; done; true"
+            let orphans = try farm.shell(on: "alpha", running).stdout.split(separator: "\n").map(String.init)
+            #expect(orphans.count == 1, "expected one orphaned build on the host, found \(orphans)")
+
+            let second = try BackgroundRelease(args, in: scratch)
+            #expect(second.exitStatus() == 0, "\(second.output)")
+            #expect(second.output.contains("stopping 1 build left by an interrupted run"), "\(second.output)")
+            #expect(second.output.contains("still running on alpha: stopped"), "\(second.output)")
+            let stillRunning = try farm.shell(on: "alpha", running).stdout
+            #expect(stillRunning.isEmpty, "builds still running on the host after the release: \(stillRunning)")
+            let report = try ReleaseReportFile(dist: dist)
+            #expect(report.jobs.count == 2 && report.jobs.allSatisfy { $0.state == "published" }, "\(report.jobs)")
+            #expect(Self.indexed(dist).count == 2)
+            let status = try TestProcess.wheelfarm(["status", "--dist-dir", dist.path])
+            #expect(status.stdout.contains("succeeded"), "\(status.stdout)")
+        }
+    }
+
+    @Test func theCoordinatorKilledDuringPublishingResumesWithoutUploadingTwice() async throws {
+        let scratch = try TestEnvironment.makeTemporaryDirectory("wheelfarm-fault")
+        defer { try? FileManager.default.removeItem(at: scratch) }
+        let server = try PyPIServerHarness()
+        defer { server.stop() }
+        // The first upload passes; the second is held for 4 s, long enough to kill the coordinator
+        // while it is in flight; the proxy then delivers it anyway (the index stores a file whose
+        // upload the coordinator never saw finish).
+        let proxy = try FaultProxy(upstreamPort: try #require(URLComponents(string: server.url)?.port), plan: ["pass", "hold-4"], directory: scratch)
+        defer { proxy.stop() }
+        let tools = try HostTools.make(in: scratch.appendingPathComponent("tools"))
+        try await SSHTestFarm.withFarm([plainHost("alpha", tools: tools)]) { farm in
+            let inventory = scratch.appendingPathComponent("inventory.yaml")
+            try farm.writeInventory(to: inventory)
+            let dist = scratch.appendingPathComponent("dist")
+            let env = ["TWINE_USERNAME": server.username, "TWINE_PASSWORD": server.password]
+            let args = Self.arguments(inventory: inventory, dist: dist, versions: "1.0.0,1.1.0") + ["--repository-url", proxy.url, "--index-url", server.simpleURL]
+            let first = try BackgroundRelease(args, in: scratch, environment: env)
+            let deadline = Date().addingTimeInterval(300)
+            while !proxy.steps.contains("POST:hold-4") && Date() < deadline && first.process.isRunning { usleep(50_000) }
+            #expect(proxy.steps == ["POST:pass", "POST:hold-4"], "\(first.output)")
+            first.kill()
+            #expect(first.output.contains("=== Phase 2"))
+            // Wait for the held upload to land.
+            let landed = Date().addingTimeInterval(30)
+            while (try server.storedFiles()).count < 2 && Date() < landed { usleep(100_000) }
+            let stored = try server.storedFiles()
+            #expect(stored.count == 2)
+
+            let second = try BackgroundRelease(args, in: scratch, environment: env)
+            #expect(second.exitStatus() == 0, "\(second.output)")
+            #expect(second.output.contains("0 to build · 2 already built and verified"), "\(second.output)")
+            #expect(lines(second.output, containing: "already published").count + lines(second.output, containing: "already there").count == 2, "\(second.output)")
+            #expect(!second.output.contains(": uploaded"), "\(second.output)")
+            #expect(proxy.steps.count == 2, "the second run uploaded again: \(proxy.steps)")
+            #expect(try server.storedFiles() == stored)
+            let report = try ReleaseReportFile(dist: dist)
+            for job in report.jobs {
+                #expect(job.state == "published")
+                #expect(try sha256Hex(server.packagesDirectory.appendingPathComponent(try #require(job.wheel))) == job.sha256)
+            }
+        }
+    }
+
+    @Test func aHostAddedToTheInventoryMidRunReceivesWork() async throws {
+        let scratch = try TestEnvironment.makeTemporaryDirectory("wheelfarm-fault")
+        defer { try? FileManager.default.removeItem(at: scratch) }
+        let hosts = try ["alpha", "beta"].map { plainHost($0, tools: try HostTools.make(in: scratch.appendingPathComponent("tools-\($0)"), compileSeconds: 3)) }
+        try await SSHTestFarm.withFarm(hosts) { farm in
+            let inventory = scratch.appendingPathComponent("inventory.yaml")
+            try farm.writeInventory(to: inventory, only: ["alpha"])
+            let dist = scratch.appendingPathComponent("dist")
+            let release = try BackgroundRelease(Self.arguments(inventory: inventory, dist: dist, versions: "1.0.0,1.1.0,1.2.0"), in: scratch)
+            try release.waitFor("started ")
+            try farm.writeInventory(to: inventory)   // beta joins
+            #expect(release.exitStatus() == 0, "\(release.output)")
+            #expect(release.output.contains("host beta joined"), "\(release.output)")
+            let report = try ReleaseReportFile(dist: dist)
+            #expect(report.jobs.count == 3 && report.jobs.allSatisfy { $0.state == "published" })
+            let builtOn = report.jobs.compactMap { $0.attempts.last?.host }
+            #expect(builtOn.contains("beta"), "the new host got no work: \(builtOn)")
+            #expect(Self.indexed(dist).count == 3)
+        }
+    }
+
+    @Test func aHostRemovedFromTheInventoryMidRunGetsNoMoreWork() async throws {
+        let scratch = try TestEnvironment.makeTemporaryDirectory("wheelfarm-fault")
+        defer { try? FileManager.default.removeItem(at: scratch) }
+        let hosts = try ["alpha", "beta"].map { plainHost($0, tools: try HostTools.make(in: scratch.appendingPathComponent("tools-\($0)"), compileSeconds: 3)) }
+        try await SSHTestFarm.withFarm(hosts) { farm in
+            let inventory = scratch.appendingPathComponent("inventory.yaml")
+            try farm.writeInventory(to: inventory)
+            let dist = scratch.appendingPathComponent("dist")
+            let release = try BackgroundRelease(Self.arguments(inventory: inventory, dist: dist, versions: "1.0.0,1.1.0,1.2.0,1.3.0"), in: scratch)
+            try release.waitFor("on beta (attempt 1)")
+            try farm.writeInventory(to: inventory, only: ["alpha"])   // beta leaves
+            #expect(release.exitStatus() == 0, "\(release.output)")
+            let out = release.output
+            let left = try #require(out.range(of: "host beta left the inventory"), "\(out)")
+            let afterLeaving = lines(String(out[left.upperBound...]), containing: "started ")
+            #expect(!afterLeaving.isEmpty && afterLeaving.allSatisfy { !$0.contains(" on beta ") }, "beta got work after it left:\n\(out)")
+            let report = try ReleaseReportFile(dist: dist)
+            #expect(report.jobs.count == 4 && report.jobs.allSatisfy { $0.state == "published" }, "\(report.jobs)")
+            #expect(report.jobs.filter { $0.attempts.contains { $0.host == "beta" } }.count == 1)
+            #expect(Self.indexed(dist).count == 4)
+        }
+    }
+}
