@@ -2,31 +2,48 @@ import FarmTestSupport
 import Foundation
 import Testing
 
-/// `wheelfarm release` across real sshd build hosts with different CPUs: every sample variant is
-/// built on a host that can build it natively, pulled back, verified (ISA audit included) and
-/// published once.
+/// `wheelfarm release` across real sshd build hosts with different CPUs, a real pypiserver and
+/// the local fake of GitHub's release API: every sample variant, for two upstream versions, is
+/// built on a host that can build it natively, pulled back, verified (ISA audit included),
+/// uploaded once and attached to its GitHub release.
 @Suite("release on an sshd farm (built binary)", .serialized)
 struct FarmReleaseTests {
-    @Test func everyVariantIsBuiltNativelyVerifiedAndPublishedOnce() async throws {
+    @Test func everyVariantIsBuiltNativelyVerifiedUploadedOnceAndAttachedToItsRelease() async throws {
+        let scratch = try TestEnvironment.makeTemporaryDirectory("wheelfarm-farm-release")
+        defer { try? FileManager.default.removeItem(at: scratch) }
+        let server = try PyPIServerHarness()
+        defer { server.stop() }
+        let token = "ghp_farmtest\(UUID().uuidString.prefix(12))"
+        let github = try FakeGitHub(token: token, directory: scratch)
+        defer { github.stop() }
         try await SSHTestFarm.withFarm(SampleFarm.hosts) { farm in
             let inventory = farm.directory.appendingPathComponent("inventory.yaml")
             try farm.writeInventory(to: inventory)
             let dist = farm.directory.appendingPathComponent("dist")
-            let args = ["release", "--recipe", "sample", "--variant", "all", "--inventory", inventory.path, "--dist-dir", dist.path]
-            let r = try TestProcess.wheelfarm(args, environment: ProcessInfo.processInfo.environment.merging(["CI": "true"]) { $1 })
+            let args = ["release", "--recipe", "sample", "--variant", "all", "--versions", "1.0.0,1.1.0",
+                        "--inventory", inventory.path, "--dist-dir", dist.path,
+                        "--repository-url", server.url, "--github-repository", "wheelfarm-test/wfsample", "--github-api-url", github.apiURL]
+            let env = ProcessInfo.processInfo.environment.merging([
+                "CI": "true", "TWINE_USERNAME": server.username, "TWINE_PASSWORD": server.password, "GITHUB_TOKEN": token,
+            ]) { $1 }
+            let r = try TestProcess.wheelfarm(args, environment: env)
             #expect(r.status == 0, "\(r.stdout)\n\(r.stderr)")
+            for secret in [token, server.password] { #expect(!r.stdout.contains(secret) && !r.stderr.contains(secret)) }
 
             let report = try #require(try FileManager.default.contentsOfDirectory(atPath: dist.appendingPathComponent("reports").path)
                 .first { $0.hasSuffix(".json") })
             let doc = try #require(try JSONSerialization.jsonObject(with: Data(contentsOf: dist.appendingPathComponent("reports/\(report)"))) as? [String: Any])
             let jobs = try #require(doc["jobs"] as? [[String: Any]])
-            #expect(jobs.count == 6)
+            #expect(jobs.count == 12)   // 5 amd64 variants and the arm64 build of wfsample-cpu, for 2 versions
             let expectedHost = ["wfsample-cpu-avx512": "skylake", "wfsample-cpu-avx512vnni": "cascadelake",
                                 "wfsample-cpu-avx512bf16": "cooperlake", "wfsample-cpu-amxbf16": "sapphire"]
+            var wheels: [String: String] = [:]   // file → sha256
+            var byRelease: [String: Set<String>] = [:]
             for job in jobs {
                 let package = job["package"] as? String ?? "?"
                 #expect(job["state"] as? String == "published", "\(job)")
                 let attempts = job["attempts"] as? [[String: Any]] ?? []
+                #expect(attempts.count == 1, "\(job)")
                 let host = attempts.last?["host"] as? String
                 if let want = expectedHost[package] { #expect(host == want, "\(package) built on \(host ?? "-")") }
                 if package == "wfsample-cpu" {
@@ -34,17 +51,37 @@ struct FarmReleaseTests {
                 }
                 let checks = job["checks"] as? [[String: Any]] ?? []
                 #expect(checks.contains { $0["id"] as? String == "isa.excluded" && $0["outcome"] as? String == "pass" } || job["arch"] as? String == "arm64")
+                if let wheel = job["wheel"] as? String, let sha = job["sha256"] as? String {
+                    wheels[wheel] = sha
+                    byRelease["v\(job["version"] as? String ?? "?")-\(package)", default: []].insert(wheel)
+                }
             }
-            let packages = try FileManager.default.contentsOfDirectory(atPath: dist.appendingPathComponent("index/packages").path)
-            #expect(Set(packages) == ["wfsample-cpu", "wfsample-cpu-avx512", "wfsample-cpu-avx512vnni", "wfsample-cpu-avx512bf16", "wfsample-cpu-amxbf16"])
-            let files = try FileManager.default.contentsOfDirectory(atPath: dist.appendingPathComponent("index/packages/wfsample-cpu").path)
-            #expect(files.contains { $0.hasSuffix("manylinux_2_28_aarch64.whl") } && files.contains { $0.hasSuffix("manylinux_2_28_x86_64.whl") })
 
-            // Run again: nothing is built or uploaded a second time.
-            let again = try TestProcess.wheelfarm(args)
-            #expect(again.status == 0)
-            #expect(again.stdout.contains("0 to build · 6 already built and verified"))
+            // The index holds exactly these wheels, byte for byte.
+            #expect(try server.storedFiles() == wheels.keys.sorted())
+            for (file, sha) in wheels { #expect(try sha256Hex(server.packagesDirectory.appendingPathComponent(file)) == sha, "\(file)") }
+            #expect(wheels.keys.contains { $0.hasSuffix("manylinux_2_28_aarch64.whl") })
+
+            // One published GitHub release per package and version, each with its wheels attached.
+            let releases = try github.state()
+            #expect(Set(releases.map(\.tag_name)) == Set(byRelease.keys))
+            for release in releases {
+                #expect(!release.draft, "\(release.tag_name) is still a draft")
+                #expect(Set(release.assets.map(\.name)) == byRelease[release.tag_name] ?? [], "\(release.tag_name)")
+                for asset in release.assets {
+                    #expect(asset.state == "uploaded" && asset.sha256 == wheels[asset.name], "\(release.tag_name)/\(asset.name)")
+                }
+            }
+
+            // Run again: nothing is built, uploaded or attached a second time.
+            let requestsBefore = github.requests.count
+            let again = try TestProcess.wheelfarm(args, environment: env)
+            #expect(again.status == 0, "\(again.stdout)")
+            #expect(again.stdout.contains("0 to build · 12 already built and verified"))
             #expect(!again.stdout.contains(": uploaded"))
+            #expect(!github.requests.dropFirst(requestsBefore).contains { $0.hasPrefix("POST") || $0.hasPrefix("PATCH") || $0.hasPrefix("DELETE") },
+                    "\(github.requests.dropFirst(requestsBefore))")
+            #expect(try server.storedFiles() == wheels.keys.sorted())
         }
     }
 }
