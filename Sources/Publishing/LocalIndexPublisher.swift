@@ -35,6 +35,15 @@ public struct LocalIndexPublisher: WheelPublisher {
     /// The `--index-url` pip needs for this index.
     public var pipIndexURL: String { root.appendingPathComponent("simple").absoluteString }
 
+    /// The files the index holds for `project`, with their digests.
+    public func listedFiles(project: String) async throws -> [IndexedFile] {
+        let record = try readRecord(project: ProjectName.normalise(project))
+        return (record?.files ?? []).map {
+            IndexedFile(filename: $0.filename, sha256: $0.hashes["sha256"].flatMap(SHA256Digest.init(hex:)),
+                        url: root.appendingPathComponent("packages/\(ProjectName.normalise(project))/\($0.filename)").absoluteString)
+        }
+    }
+
     /// Copies `wheel` into the index and regenerates the pages, unless it is already there.
     public func publish(_ wheel: PublishableWheel, dryRun: Bool = false) async throws -> PublicationOutcome {
         try wheel.checkUnchangedSinceVerification()

@@ -76,6 +76,9 @@ public protocol WheelPublisher: Sendable {
     var destination: String { get }
     /// Publishes one verified wheel, or decides it is already there or must be refused.
     func publish(_ wheel: PublishableWheel, dryRun: Bool) async throws -> PublicationOutcome
+    /// The files the destination already holds for `project` (empty when it does not know it),
+    /// so a release can skip jobs whose wheel is published before building anything.
+    func listedFiles(project: String) async throws -> [IndexedFile]
 }
 
 /// How often and how patiently to retry a failed request.

@@ -32,6 +32,9 @@ public struct UploadAPIPublisher: WheelPublisher {
 
     private var listing: IndexListing { IndexListing(index: index, transport: transport, credentials: credentials) }
 
+    /// The files the index lists for `project` (PyPI's JSON API or the simple API).
+    public func listedFiles(project: String) async throws -> [IndexedFile] { try await listing.files(project: project) }
+
     /// Uploads `wheel` unless the exact file is already there; see the type's documentation.
     public func publish(_ wheel: PublishableWheel, dryRun: Bool = false) async throws -> PublicationOutcome {
         try wheel.checkUnchangedSinceVerification()

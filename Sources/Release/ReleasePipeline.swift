@@ -18,12 +18,22 @@ public enum ReleasePipelineSupport {
         return e
     }
 
-    /// Whether a wheel file name is the one `job` produces (name, version, Python tag, arch).
+    /// Whether `file` on an index is the wheel `job` publishes: name, the published version
+    /// exactly (with any suffix), Python tag and arch.
+    public static func isPublishedFile(_ file: String, of job: BuildJob) -> Bool {
+        isWheel(file, of: job) { $0 == PEP440Version(job.publishedVersion) }
+    }
+
+    /// Whether a wheel file name is the one `job` produces (name, version with or without the
+    /// suffix, Python tag, arch).
     public static func matches(file: String, job: BuildJob) -> Bool {
+        isWheel(file, of: job) { $0 == job.version || $0 == PEP440Version(job.publishedVersion) }
+    }
+
+    private static func isWheel(_ file: String, of job: BuildJob, version accepts: (PEP440Version?) -> Bool) -> Bool {
         guard let name = WheelFilename(file) else { return false }
-        let version = PEP440Version(name.version)
         return Variant.normalize(name.name) == job.variant.normalizedPackage
-            && (version == job.version || version == PEP440Version(job.publishedVersion))
+            && accepts(PEP440Version(name.version))
             && name.pythonTags.contains(job.python.cpythonTag)
             && name.platformTags.contains { $0.hasSuffix(job.arch.wheelTagSuffix) }
     }
@@ -90,7 +100,7 @@ public final class ReleasePipeline: Sendable {
         let dist = config.distDir
         let plan = PlanAnalysis(jobs: config.jobs.map(ReleaseConfiguration.buildJob), hosts: config.inventory.hosts)
 
-        if config.dryRun { return try dryRun(plan: plan, startedAt: startedAt) }
+        if config.dryRun { return try await dryRun(plan: plan, startedAt: startedAt) }
 
         try FileManager.default.createDirectory(at: dist, withIntermediateDirectories: true)
         let lock = try CoordinatorLock(distDir: dist)
@@ -108,7 +118,11 @@ public final class ReleasePipeline: Sendable {
         let destination = publishers.destination
         let gitHub = config.skipGitHub || config.updateReadme != nil ? nil : try makeGitHub?()
         out("publish to: \(destination)\(gitHub.map { " · GitHub releases in \($0.repository)" } ?? (config.skipGitHub ? " · GitHub skipped (--skip-github)" : " · no GitHub repository configured"))")
+        // Jobs whose wheel the destination already holds are done: an index never takes a
+        // filename twice, so rebuilding them could publish nothing.
+        let onIndex = await publishedBeforeRun(publisherByProject)   // jobID → its file
         let book = JobRecordBook()
+        var alreadyPublished: [String: IndexedFile] = [:]
         var reused: [String: URL] = [:]        // jobID → wheel already in dist, verified again below
         var toBuild: [BuildJob] = []
         var unplaceable: [String: String] = [:]
@@ -129,6 +143,11 @@ public final class ReleasePipeline: Sendable {
             if !canBuild {
                 if let file = existingWheels(in: dist).values.first(where: { ReleasePipelineSupport.matches(file: $0.lastPathComponent, job: job) }) { reused[job.id] = file }
                 else { unplaceable[job.id] = "no wheel for it in '\(dist.path)' (\(config.skipBuild ? "--skip-build" : "--update-readme") builds nothing)" }
+                continue
+            }
+            if let file = onIndex[job.id] {
+                alreadyPublished[job.id] = file
+                out("  \(job.id): already published as \(file.filename) (not rebuilt)")
                 continue
             }
             if let reason = entry.unplaceableReason { unplaceable[job.id] = reason; continue }
@@ -163,13 +182,14 @@ public final class ReleasePipeline: Sendable {
             }
         }
         for (id, reason) in unplaceable.sorted(by: { $0.key < $1.key }) { out("  cannot build \(id): \(reason)") }
-        out("\(toBuild.count) to build · \(verified.count) already built and verified in \(dist.path) · \(unplaceable.count) cannot be built")
+        out("\(toBuild.count) to build · \(verified.count) already built and verified in \(dist.path) · \(alreadyPublished.count) already published · \(unplaceable.count) cannot be built")
         for job in plan.entries.map(\.job) {
             try journal.setJob(run: runID, job: JobRecord(jobID: job.id, package: job.variant.package, arch: job.arch.rawValue,
                                                           python: job.python.description, version: job.version.description,
-                                                          state: verified[job.id] != nil ? .verified : unplaceable[job.id] != nil ? .unplaceable
+                                                          state: alreadyPublished[job.id] != nil ? .published : verified[job.id] != nil ? .verified : unplaceable[job.id] != nil ? .unplaceable
                                                               : failures[job.id] != nil ? .failed : .queued,
-                                                          wheel: verified[job.id]?.lastPathComponent, detail: unplaceable[job.id] ?? failures[job.id]))
+                                                          wheel: verified[job.id]?.lastPathComponent ?? alreadyPublished[job.id]?.filename,
+                                                          detail: unplaceable[job.id] ?? failures[job.id]))
         }
 
         let pool = TransportPool(ssh: config.inventory.ssh, logger: logger)
@@ -291,6 +311,17 @@ public final class ReleasePipeline: Sendable {
             let entry = book.entry(buildJob.id)
             let path = publishPaths[buildJob.id] ?? verified[buildJob.id]
             var state: JobState
+            if let file = alreadyPublished[buildJob.id] {
+                jobs.append(ReleaseReport.Job(
+                    id: buildJob.id, package: job.variant.package, arch: job.arch.rawValue, python: job.python.description,
+                    version: job.publishedVersion, state: JobState.published.rawValue, attempts: [], wheel: file.filename,
+                    sha256: file.sha256?.hex, size: nil, checks: [], isaCounts: [:],
+                    publications: ["on \(destination) before this run"], detail: nil))
+                try? journal.setJob(run: runID, job: JobRecord(jobID: buildJob.id, package: job.variant.package, arch: job.arch.rawValue,
+                                                               python: job.python.description, version: job.version.description,
+                                                               state: .published, wheel: file.filename, detail: "published before this run"))
+                continue
+            }
             if let reason = unplaceable[buildJob.id] { state = .unplaceable; failures[buildJob.id] = failures[buildJob.id] ?? reason }
             else if failures[buildJob.id] != nil { state = .failed }
             else if config.updateReadme != nil { state = .verified }
@@ -412,6 +443,27 @@ public final class ReleasePipeline: Sendable {
         return try SourceArchive.make(from: dir, in: scratch)
     }
 
+    /// The jobs whose wheel the destination lists already (exact name, published version with any
+    /// suffix, Python tag and arch), by job id; a destination that cannot be read is reported and
+    /// skipped (the publisher still checks each file before uploading).
+    func publishedBeforeRun(_ publisherByProject: [String: any WheelPublisher]) async -> [String: IndexedFile] {
+        var onIndex: [String: IndexedFile] = [:]
+        for (package, publisher) in publisherByProject.sorted(by: { $0.key < $1.key }) {
+            do {
+                let files = try await publisher.listedFiles(project: package)
+                // The selected jobs carry the published version (with any --version-suffix).
+                for job in configuration.jobs where job.variant.package == package {
+                    if let file = files.first(where: { ReleasePipelineSupport.isPublishedFile($0.filename, of: job) }) {
+                        onIndex[ReleaseConfiguration.buildJob(job).id] = file
+                    }
+                }
+            } catch {
+                out("  could not list \(package) on \(publisher.destination) (\(error)); files already there are recognised at upload time")
+            }
+        }
+        return onIndex
+    }
+
     /// `.whl` files directly in the dist directory, by file name.
     func existingWheels(in dist: URL) -> [String: URL] {
         let names = (try? FileManager.default.contentsOfDirectory(atPath: dist.path)) ?? []
@@ -420,12 +472,27 @@ public final class ReleasePipeline: Sendable {
 
 
     /// `--dry-run`: the plan and every command that would run; nothing is changed.
-    func dryRun(plan: PlanAnalysis, startedAt: Date) throws -> Outcome {
+    func dryRun(plan: PlanAnalysis, startedAt: Date) async throws -> Outcome {
         let config = configuration
         out("=== Dry run: nothing will be built, changed or uploaded ===")
         out("\n[DRY RUN] Phase 0: pre-flight would probe \(config.inventory.hosts.filter { !$0.drain }.count) hosts and check \(config.distDir.path) for verified wheels")
+        // Read-only look-ups: what the destination lists, and which wheels dist already holds.
+        var publisherByProject: [String: any WheelPublisher] = [:]
+        if config.updateReadme == nil {
+            for package in Set(config.jobs.map(\.variant.package)) { publisherByProject[package] = try? publishers.make(package) }
+        }
+        let onIndex = await publishedBeforeRun(publisherByProject)
+        let inDist = existingWheels(in: config.distDir)
         out("\n[DRY RUN] Phase 1: \(plan.entries.count) jobs")
         for e in plan.entries {
+            if let file = onIndex[e.job.id] {
+                out("  \(e.job.id): already published as \(file.filename): would not be rebuilt")
+                continue
+            }
+            if let file = inDist.keys.sorted().first(where: { ReleasePipelineSupport.matches(file: $0, job: e.job) }) {
+                out("  \(e.job.id): \(file) is in \(config.distDir.path): would be verified again and reused if it passes (rebuilt otherwise)")
+                continue
+            }
             guard let host = e.eligible.first else {
                 out("  \(e.job.id): cannot be placed: \(e.unplaceableReason ?? "")")
                 continue

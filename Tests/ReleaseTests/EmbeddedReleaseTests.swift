@@ -30,11 +30,24 @@ struct EmbeddedReleaseTests {
         #expect(again.stdout.contains("0 to build · 1 already built and verified"))
         #expect(again.stdout.contains("= \(wheel): already published"))
         #expect(try FileManager.default.contentsOfDirectory(atPath: dist.appendingPathComponent("logs").path).count == 1)
+        let dry = try TestProcess.wheelfarm(args + ["--dry-run"])
+        #expect(dry.stdout.contains("already published as \(wheel): would not be rebuilt"), "\(dry.stdout)")
 
         // A burnt filename is fixed with a suffix, by rewriting the verified wheel (no rebuild).
         let post = try TestProcess.wheelfarm(args + ["--version-suffix", ".post1"])
         #expect(post.status == 0, "\(post.stdout)")
         #expect(post.stdout.contains("✓ wfsample_cpu-1.0.0.post1-cp311-cp311-manylinux_2_28_x86_64.whl: uploaded"))
+        #expect(try FileManager.default.contentsOfDirectory(atPath: dist.appendingPathComponent("logs").path).count == 1)
+
+        // A fresh checkout (no wheels, no journal) against the same index: what the index holds
+        // is published already and not rebuilt.
+        for name in try FileManager.default.contentsOfDirectory(atPath: dist.path) where name.hasSuffix(".whl") || name == ".wheelfarm" {
+            try FileManager.default.removeItem(at: dist.appendingPathComponent(name))
+        }
+        let fresh = try TestProcess.wheelfarm(args + ["--version-suffix", ".post1"])
+        #expect(fresh.status == 0, "\(fresh.stdout)")
+        #expect(fresh.stdout.contains("already published as wfsample_cpu-1.0.0.post1-cp311-cp311-manylinux_2_28_x86_64.whl (not rebuilt)"), "\(fresh.stdout)")
+        #expect(fresh.stdout.contains("0 to build · 0 already built and verified in \(dist.path) · 1 already published"), "\(fresh.stdout)")
         #expect(try FileManager.default.contentsOfDirectory(atPath: dist.appendingPathComponent("logs").path).count == 1)
 
         // pip installs the new version from the local index.
