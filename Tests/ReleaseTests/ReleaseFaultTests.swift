@@ -16,19 +16,32 @@ struct ReleaseFaultTests {
          "--inventory", inventory.path, "--dist-dir", dist.path, "--skip-github"]
     }
 
+    /// Runs `body` with a farm of AVX2-level hosts named `names` (each with its own ``HostTools``),
+    /// an inventory listing `listed` of them (all by default), and a dist directory; everything is
+    /// removed afterwards. `body` gets the farm, the inventory, the dist directory and a scratch
+    /// directory.
+    static func withPlainFarm(_ names: [String], compileSeconds: Double = 0, corruptFirstWheel: Bool = false, listed: [String]? = nil,
+                              _ body: (SSHTestFarm, URL, URL, URL) async throws -> Void) async throws {
+        let scratch = try TestEnvironment.makeTemporaryDirectory("wheelfarm-fault")
+        defer { try? FileManager.default.removeItem(at: scratch) }
+        let hosts = try names.map {
+            plainHost($0, tools: try HostTools.make(in: scratch.appendingPathComponent("tools-\($0)"), compileSeconds: compileSeconds,
+                                                    corruptFirstWheel: corruptFirstWheel))
+        }
+        try await SSHTestFarm.withFarm(hosts) { farm in
+            let inventory = scratch.appendingPathComponent("inventory.yaml")
+            try farm.writeInventory(to: inventory, only: listed)
+            try await body(farm, inventory, scratch.appendingPathComponent("dist"), scratch)
+        }
+    }
+
     /// Files in the embedded default's local index for `wfsample-cpu`.
     static func indexed(_ dist: URL) -> [String] {
         ((try? FileManager.default.contentsOfDirectory(atPath: dist.appendingPathComponent("index/packages/wfsample-cpu").path)) ?? []).sorted()
     }
 
     @Test func aHostKilledMidBuildLosesItsJobToAnotherHost() async throws {
-        let scratch = try TestEnvironment.makeTemporaryDirectory("wheelfarm-fault")
-        defer { try? FileManager.default.removeItem(at: scratch) }
-        let hosts = try ["alpha", "beta"].map { plainHost($0, tools: try HostTools.make(in: scratch.appendingPathComponent("tools-\($0)"), compileSeconds: 3)) }
-        try await SSHTestFarm.withFarm(hosts) { farm in
-            let inventory = scratch.appendingPathComponent("inventory.yaml")
-            try farm.writeInventory(to: inventory)
-            let dist = scratch.appendingPathComponent("dist")
+        try await Self.withPlainFarm(["alpha", "beta"], compileSeconds: 3) { farm, inventory, dist, scratch in
             let release = try BackgroundRelease(Self.arguments(inventory: inventory, dist: dist), in: scratch)
             try release.waitFor(": compile")
             let victim = try #require(lines(release.output, containing: "started ").first?.components(separatedBy: " on ").last?.components(separatedBy: " ").first)
@@ -47,13 +60,8 @@ struct ReleaseFaultTests {
     }
 
     @Test func aWheelCorruptedAfterTheBuildIsCaughtDeletedAndRebuilt() async throws {
-        let scratch = try TestEnvironment.makeTemporaryDirectory("wheelfarm-fault")
-        defer { try? FileManager.default.removeItem(at: scratch) }
-        let tools = try HostTools.make(in: scratch.appendingPathComponent("tools"), corruptFirstWheel: true)
-        try await SSHTestFarm.withFarm([plainHost("alpha", tools: tools)]) { farm in
-            let inventory = scratch.appendingPathComponent("inventory.yaml")
-            try farm.writeInventory(to: inventory)
-            let dist = scratch.appendingPathComponent("dist")
+        try await Self.withPlainFarm(["alpha"], corruptFirstWheel: true) { _, inventory, dist, scratch in
+            let tools = scratch.appendingPathComponent("tools-alpha")
             let r = try TestProcess.wheelfarm(["release"] + Self.arguments(inventory: inventory, dist: dist),
                                               environment: ProcessInfo.processInfo.environment.merging(["CI": "true"]) { $1 })
             #expect(r.status == 0, "\(r.stdout)\n\(r.stderr)")
@@ -75,17 +83,11 @@ struct ReleaseFaultTests {
     }
 
     @Test func theIndexAnswering500OnTheFirstUploadIsRetried() async throws {
-        let scratch = try TestEnvironment.makeTemporaryDirectory("wheelfarm-fault")
-        defer { try? FileManager.default.removeItem(at: scratch) }
-        let server = try PyPIServerHarness()
-        defer { server.stop() }
-        let proxy = try FaultProxy(upstreamPort: try #require(URLComponents(string: server.url)?.port), plan: ["500"], directory: scratch)
-        defer { proxy.stop() }
-        let tools = try HostTools.make(in: scratch.appendingPathComponent("tools"))
-        try await SSHTestFarm.withFarm([plainHost("alpha", tools: tools)]) { farm in
-            let inventory = scratch.appendingPathComponent("inventory.yaml")
-            try farm.writeInventory(to: inventory)
-            let dist = scratch.appendingPathComponent("dist")
+        try await Self.withPlainFarm(["alpha"]) { _, inventory, dist, scratch in
+            let server = try PyPIServerHarness()
+            defer { server.stop() }
+            let proxy = try FaultProxy(upstreamPort: try #require(URLComponents(string: server.url)?.port), plan: ["500"], directory: scratch)
+            defer { proxy.stop() }
             let env = ProcessInfo.processInfo.environment.merging(["CI": "true", "TWINE_USERNAME": server.username, "TWINE_PASSWORD": server.password]) { $1 }
             let args = ["release"] + Self.arguments(inventory: inventory, dist: dist) + ["--repository-url", proxy.url, "--index-url", server.simpleURL]
             let r = try TestProcess.wheelfarm(args, environment: env)
@@ -106,13 +108,7 @@ struct ReleaseFaultTests {
     }
 
     @Test func theCoordinatorKilledDuringABuildResumesAndStopsTheOrphanedBuild() async throws {
-        let scratch = try TestEnvironment.makeTemporaryDirectory("wheelfarm-fault")
-        defer { try? FileManager.default.removeItem(at: scratch) }
-        let tools = try HostTools.make(in: scratch.appendingPathComponent("tools"), compileSeconds: 4)
-        try await SSHTestFarm.withFarm([plainHost("alpha", tools: tools)]) { farm in
-            let inventory = scratch.appendingPathComponent("inventory.yaml")
-            try farm.writeInventory(to: inventory)
-            let dist = scratch.appendingPathComponent("dist")
+        try await Self.withPlainFarm(["alpha"], compileSeconds: 4) { farm, inventory, dist, scratch in
             let args = Self.arguments(inventory: inventory, dist: dist, versions: "1.0.0,1.1.0")
             let first = try BackgroundRelease(args, in: scratch)
             try first.waitFor(": compile")
@@ -138,20 +134,14 @@ struct ReleaseFaultTests {
     }
 
     @Test func theCoordinatorKilledDuringPublishingResumesWithoutUploadingTwice() async throws {
-        let scratch = try TestEnvironment.makeTemporaryDirectory("wheelfarm-fault")
-        defer { try? FileManager.default.removeItem(at: scratch) }
-        let server = try PyPIServerHarness()
-        defer { server.stop() }
-        // The first upload passes; the second is held for 4 s, long enough to kill the coordinator
-        // while it is in flight; the proxy then delivers it anyway (the index stores a file whose
-        // upload the coordinator never saw finish).
-        let proxy = try FaultProxy(upstreamPort: try #require(URLComponents(string: server.url)?.port), plan: ["pass", "hold-4"], directory: scratch)
-        defer { proxy.stop() }
-        let tools = try HostTools.make(in: scratch.appendingPathComponent("tools"))
-        try await SSHTestFarm.withFarm([plainHost("alpha", tools: tools)]) { farm in
-            let inventory = scratch.appendingPathComponent("inventory.yaml")
-            try farm.writeInventory(to: inventory)
-            let dist = scratch.appendingPathComponent("dist")
+        try await Self.withPlainFarm(["alpha"]) { _, inventory, dist, scratch in
+            let server = try PyPIServerHarness()
+            defer { server.stop() }
+            // The first upload passes; the second is held for 4 s, long enough to kill the
+            // coordinator while it is in flight; the proxy then delivers it anyway (the index
+            // stores a file whose upload the coordinator never saw finish).
+            let proxy = try FaultProxy(upstreamPort: try #require(URLComponents(string: server.url)?.port), plan: ["pass", "hold-4"], directory: scratch)
+            defer { proxy.stop() }
             let env = ["TWINE_USERNAME": server.username, "TWINE_PASSWORD": server.password]
             let args = Self.arguments(inventory: inventory, dist: dist, versions: "1.0.0,1.1.0") + ["--repository-url", proxy.url, "--index-url", server.simpleURL]
             let first = try BackgroundRelease(args, in: scratch, environment: env)
@@ -182,13 +172,7 @@ struct ReleaseFaultTests {
     }
 
     @Test func aHostAddedToTheInventoryMidRunReceivesWork() async throws {
-        let scratch = try TestEnvironment.makeTemporaryDirectory("wheelfarm-fault")
-        defer { try? FileManager.default.removeItem(at: scratch) }
-        let hosts = try ["alpha", "beta"].map { plainHost($0, tools: try HostTools.make(in: scratch.appendingPathComponent("tools-\($0)"), compileSeconds: 3)) }
-        try await SSHTestFarm.withFarm(hosts) { farm in
-            let inventory = scratch.appendingPathComponent("inventory.yaml")
-            try farm.writeInventory(to: inventory, only: ["alpha"])
-            let dist = scratch.appendingPathComponent("dist")
+        try await Self.withPlainFarm(["alpha", "beta"], compileSeconds: 3, listed: ["alpha"]) { farm, inventory, dist, scratch in
             let release = try BackgroundRelease(Self.arguments(inventory: inventory, dist: dist, versions: "1.0.0,1.1.0,1.2.0"), in: scratch)
             try release.waitFor("started ")
             try farm.writeInventory(to: inventory)   // beta joins
@@ -203,13 +187,7 @@ struct ReleaseFaultTests {
     }
 
     @Test func aHostRemovedFromTheInventoryMidRunGetsNoMoreWork() async throws {
-        let scratch = try TestEnvironment.makeTemporaryDirectory("wheelfarm-fault")
-        defer { try? FileManager.default.removeItem(at: scratch) }
-        let hosts = try ["alpha", "beta"].map { plainHost($0, tools: try HostTools.make(in: scratch.appendingPathComponent("tools-\($0)"), compileSeconds: 3)) }
-        try await SSHTestFarm.withFarm(hosts) { farm in
-            let inventory = scratch.appendingPathComponent("inventory.yaml")
-            try farm.writeInventory(to: inventory)
-            let dist = scratch.appendingPathComponent("dist")
+        try await Self.withPlainFarm(["alpha", "beta"], compileSeconds: 3) { farm, inventory, dist, scratch in
             let release = try BackgroundRelease(Self.arguments(inventory: inventory, dist: dist, versions: "1.0.0,1.1.0,1.2.0,1.3.0"), in: scratch)
             try release.waitFor("on beta (attempt 1)")
             try farm.writeInventory(to: inventory, only: ["alpha"])   // beta leaves
