@@ -130,6 +130,16 @@ public struct BuildRunner: Sendable {
             } catch let error as TransportError where error.kind == .transferCorrupt {
                 throw AgentError.artifactMismatch(file: artifact.file, expected: "sha256 \(artifact.sha256.hex), \(artifact.size) bytes",
                                                   found: error.message)
+            } catch {
+                // Cancelled while pulling the wheels back (the build had just finished): a
+                // cancelled outcome like any other, with nothing half-downloaded left behind.
+                guard Task.isCancelled || (error as? TransportError)?.kind == .cancelled else { throw error }
+                try? FileManager.default.removeItem(at: local)
+                for wheel in outcome.wheels { try? FileManager.default.removeItem(at: wheel.path) }
+                outcome.status = .cancelled
+                outcome.message = "cancelled by the coordinator while downloading '\(artifact.file)'"
+                outcome.wheels = []
+                return outcome
             }
         }
         logger.info("build finished", metadata: ["host": "\(host.name)", "job": "\(request.jobID)", "wheels": "\(outcome.wheels.count)"])

@@ -242,7 +242,7 @@ public final class ReleasePipeline: Sendable {
                 } catch { failures[jobID] = "README update failed: \(error)"; out("  ✗ \(path.lastPathComponent): \(error)") }
             }
             publishPaths = [:]
-        } else if let suffixText = config.jobs.first?.suffix, let suffix = VersionSuffix(suffixText) {
+        } else if let suffixText = config.jobs.first?.suffix, let suffix = VersionSuffix(suffixText), !verified.isEmpty {
             out("\n=== Version suffix \(suffix) ===")
             for (jobID, path) in verified.sorted(by: { $0.key < $1.key }) {
                 do {

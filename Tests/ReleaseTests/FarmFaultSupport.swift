@@ -1,63 +1,6 @@
 import FarmTestSupport
 import Foundation
 
-/// Programs a simulated build host finds first on its `PATH`: real tools with a fault or a delay
-/// in front, so the agents and the coordinator run unchanged while the host misbehaves.
-enum HostTools {
-    /// A directory for one host with a `gcc` and `cc` that wait `compileSeconds` before each
-    /// compilation (`-c`) and then run the real compiler: a slow build host, so a test can act
-    /// while a build is under way. With `corruptFirstWheel`, its `sha256sum` flips bytes in the
-    /// middle of the first wheel it is asked to hash, before hashing it: a wheel damaged on the
-    /// build host after the build wrote it (the digest then matches the damage, so only central
-    /// verification can catch it).
-    static func make(in directory: URL, compileSeconds: Double = 0, corruptFirstWheel: Bool = false) throws -> URL {
-        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
-        let compiler = """
-            #!/bin/sh
-            case " $* " in *" -c "*) sleep \(compileSeconds) ;; esac
-            exec /usr/bin/gcc "$@"
-
-            """
-        try write(compiler, to: directory.appendingPathComponent("gcc"))
-        try write(compiler, to: directory.appendingPathComponent("cc"))
-        if corruptFirstWheel {
-            try write("""
-                #!/bin/sh
-                mark="$(dirname "$0")/corrupted-once"
-                for f in "$@"; do
-                  case $f in
-                    *.whl)
-                      if [ ! -e "$mark" ]; then
-                        : > "$mark"
-                        size=$(stat -c %s "$f")
-                        printf 'CORRUPTCORRUPT' | dd of="$f" bs=1 seek=$((size / 3)) conv=notrunc status=none
-                      fi ;;
-                  esac
-                done
-                exec /usr/bin/sha256sum "$@"
-
-                """, to: directory.appendingPathComponent("sha256sum"))
-        }
-        return directory
-    }
-
-    /// The environment a simulated host needs to use the tools in `directory`.
-    static func environment(_ directory: URL) -> [String: String] {
-        ["PATH": "\(directory.path):/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"]
-    }
-
-    private static func write(_ text: String, to url: URL) throws {
-        try text.write(to: url, atomically: true, encoding: .utf8)
-        try FileManager.default.setAttributes([.posixPermissions: 0o755], ofItemAtPath: url.path)
-    }
-}
-
-/// An amd64 build host at the AVX2 level (it can build only `wfsample-cpu`), with `tools` first on
-/// its PATH.
-func plainHost(_ name: String, tools: URL) -> SimulatedHost {
-    SimulatedHost(name: name, cpuFlags: SampleFarm.base, environment: HostTools.environment(tools))
-}
-
 /// A `wheelfarm release` running in the background (so a test can act on the farm, the
 /// inventory or the coordinator while it runs), with plain timestamped progress lines.
 final class BackgroundRelease {
