@@ -54,6 +54,11 @@ struct StatusCommand: AsyncParsableCommand {
         out += table.render()
         let counts = Dictionary(grouping: s.jobs, by: \.state).map { "\($0.value.count) \($0.key.rawValue)" }.sorted()
         out += "\n\n\(s.jobs.count) jobs: \(counts.joined(separator: ", "))"
+        if !s.hosts.isEmpty {
+            var hosts = TextTable("HOST", "ADDRESS", "ARCH", "STATE", "DETAIL")
+            for h in s.hosts { hosts.add(h.name, h.address ?? "-", h.arch ?? "-", h.state, h.detail ?? "") }
+            out += "\n\n" + hosts.render()
+        }
         return out
     }
 }
@@ -69,9 +74,10 @@ struct StatusDocument: Encodable {
     let started_at: Date
     let finished_at: Date?
     let jobs: [JobRecord]
+    let hosts: [HostRecord]
 
     init(_ s: RunSummary) {
         id = s.id; status = s.status.rawValue; recipe = s.recipe; inventory = s.inventory; arguments = s.arguments
-        started_at = s.startedAt; finished_at = s.finishedAt; jobs = s.jobs
+        started_at = s.startedAt; finished_at = s.finishedAt; jobs = s.jobs; hosts = s.hosts
     }
 }

@@ -2,8 +2,8 @@ import FarmCore
 import Foundation
 import GRDB
 
-/// The crash-safe record of releases in a dist directory: runs, jobs, attempts, artifacts and
-/// publications, in SQLite (WAL mode) through GRDB.
+/// The crash-safe record of releases in a dist directory: runs, jobs, attempts, hosts, artifacts
+/// and publications, in SQLite (WAL mode) through GRDB.
 ///
 /// The journal is what makes a release resumable. Artifacts and publications are keyed by wheel
 /// filename and SHA-256, not by run, so running the same command again after a crash finds
@@ -84,6 +84,19 @@ public final class Journal: Sendable {
                 t.column("outcome", .text).notNull()       // uploaded, already-there
                 t.column("at", .datetime).notNull()
                 t.primaryKey(["filename", "target"])
+            }
+        }
+        m.registerMigration("v2-hosts") { db in
+            // The hosts of each run: what pre-flight found and what happened to them during it.
+            try db.create(table: "host") { t in
+                t.column("runID", .text).notNull().references("run")
+                t.column("name", .text).notNull()
+                t.column("address", .text)
+                t.column("arch", .text)
+                t.column("state", .text).notNull()        // reachable, unreachable, joined, left, quarantined, lost, …
+                t.column("detail", .text)
+                t.column("updatedAt", .datetime).notNull()
+                t.primaryKey(["runID", "name"])
             }
         }
         return m
@@ -207,6 +220,20 @@ public final class Journal: Sendable {
         }
     }
 
+    // MARK: hosts
+
+    /// Records what is known of a host in a run (the latest state wins; address and arch are
+    /// kept when a later update does not give them).
+    public func setHost(run: String, _ host: HostRecord, now: Date = Date()) throws {
+        try db.write { db in
+            try db.execute(sql: """
+                INSERT INTO host (runID, name, address, arch, state, detail, updatedAt) VALUES (?, ?, ?, ?, ?, ?, ?)
+                ON CONFLICT(runID, name) DO UPDATE SET address = COALESCE(excluded.address, address),
+                  arch = COALESCE(excluded.arch, arch), state = excluded.state, detail = excluded.detail, updatedAt = excluded.updatedAt
+                """, arguments: [run, host.name, host.address, host.arch, host.state, host.detail, now])
+        }
+    }
+
     // MARK: status
 
     /// The last run, or the run with `id`, with its jobs.
@@ -220,9 +247,12 @@ public final class Journal: Sendable {
             guard let row else { return nil }
             let runID: String = row["id"]
             let jobs = try Row.fetchAll(db, sql: "SELECT * FROM job WHERE runID = ? ORDER BY rowid", arguments: [runID]).map(JobRecord.init(row:))
+            let hosts = try Row.fetchAll(db, sql: "SELECT * FROM host WHERE runID = ? ORDER BY rowid", arguments: [runID]).map {
+                HostRecord(name: $0["name"], address: $0["address"], arch: $0["arch"], state: $0["state"], detail: $0["detail"])
+            }
             return RunSummary(id: runID, startedAt: row["startedAt"], finishedAt: row["finishedAt"],
                               status: RunStatus(rawValue: row["status"]) ?? .interrupted, recipe: row["recipe"],
-                              inventory: row["inventory"], arguments: row["arguments"], jobs: jobs)
+                              inventory: row["inventory"], arguments: row["arguments"], jobs: jobs, hosts: hosts)
         }
     }
 
@@ -316,4 +346,19 @@ public struct RunSummary: Sendable {
     public let inventory: String
     public let arguments: String
     public let jobs: [JobRecord]
+    public let hosts: [HostRecord]
+}
+
+/// A host's row in a run.
+public struct HostRecord: Sendable, Codable, Equatable {
+    public var name: String
+    public var address: String?
+    public var arch: String?
+    /// `reachable`, `unreachable`, `joined`, `left`, `draining`, `quarantined`, `recovered`, `lost`.
+    public var state: String
+    public var detail: String?
+
+    public init(name: String, address: String? = nil, arch: String? = nil, state: String, detail: String? = nil) {
+        self.name = name; self.address = address; self.arch = arch; self.state = state; self.detail = detail
+    }
 }

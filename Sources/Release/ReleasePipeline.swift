@@ -196,7 +196,7 @@ public final class ReleasePipeline: Sendable {
         var facts: [String: HostFacts] = [:]
         await stopOrphanedBuilds(journal: journal, pool: pool)
         if !toBuild.isEmpty {
-            facts = await probeHosts(pool: pool, journalDir: dist)
+            facts = await probeHosts(pool: pool, journal: journal, runID: runID)
         }
 
         // Phase 1: build (and verify centrally, inside each attempt).
@@ -213,7 +213,20 @@ public final class ReleasePipeline: Sendable {
             let scheduler = Scheduler(jobs: toBuild, inventory: config.inventory, runner: runner, clock: ContinuousClock(),
                                       configuration: schedulerConfig, facts: facts)
             let feed = scheduler.progress.subscribe(replay: true)
-            let displayTask = Task { for await update in feed { display.handle(update) } }
+            let initialHosts = Set(config.inventory.hosts.map(\.name))
+            let displayTask = Task {
+                var present = initialHosts   // their "joined" at the start says nothing new
+                for await update in feed {
+                    display.handle(update)
+                    switch update.event {
+                    case let .hostJoined(h) where present.contains(h): continue
+                    case let .hostJoined(h): present.insert(h)
+                    case let .hostLeft(h): present.remove(h)
+                    default: break
+                    }
+                    if let record = Self.hostRecord(for: update.event) { try? journal.setHost(run: runID, record) }
+                }
+            }
             var changes: AsyncStream<InventoryChange>?
             if let path = config.inventoryPath {
                 changes = InventoryWatcher(path: path).changes(clock: ContinuousClock())
@@ -360,9 +373,9 @@ public final class ReleasePipeline: Sendable {
 
     /// Probes every non-draining host in parallel; unreachable hosts are reported (the scheduler
     /// quarantines them and retries) and probe facts steer placement (Python, GCC).
-    func probeHosts(pool: TransportPool, journalDir: URL) async -> [String: HostFacts] {
+    func probeHosts(pool: TransportPool, journal: Journal, runID: String) async -> [String: HostFacts] {
         guard let bundle = try? Self.agentBundle() else { return [:] }
-        let prober = HostProber(bundle: bundle, cache: ProbeCache(directory: journalDir.appendingPathComponent(".wheelfarm/probes")), logger: logger)
+        let prober = HostProber(bundle: bundle, cache: ProbeCache(directory: configuration.distDir.appendingPathComponent(".wheelfarm/probes")), logger: logger)
         let hosts = configuration.inventory.hosts.filter { !$0.drain }
         var facts: [String: HostFacts] = [:]
         await withTaskGroup(of: (String, Result<ProbeReport, any Error>).self) { group in
@@ -373,19 +386,39 @@ public final class ReleasePipeline: Sendable {
                     catch { return (host.name, .failure(error)) }
                 }
             }
+            let byName = Dictionary(hosts.map { ($0.name, $0) }, uniquingKeysWith: { a, _ in a })
             for await (name, result) in group {
+                var record = HostRecord(name: name, address: byName[name]?.address, arch: byName[name]?.arch.rawValue, state: "reachable")
                 switch result {
                 case let .success(report):
                     let pythons = Set(report.pythonVersions)
                     facts[name] = HostFacts(pythons: pythons, canProvisionPython: report.canProvisionPython,
                                             gccVersion: report.gccVersion)
-                    out("  host \(name): reachable, \(report.arch), Python \(pythons.sorted().map(\.description).joined(separator: ", ")), gcc \(report.gcc?.version ?? "none")")
+                    record.detail = "Python \(pythons.sorted().map(\.description).joined(separator: ", ")), gcc \(report.gcc?.version ?? "none")"
+                    out("  host \(name): reachable, \(report.arch), \(record.detail!)")
                 case let .failure(error):
+                    record.state = "unreachable"
+                    record.detail = "\(error)"
                     out("  host \(name): not usable now (\(error)); it will be retried")
                 }
+                try? journal.setHost(run: runID, record)
             }
         }
         return facts
+    }
+
+    /// What a scheduler event says about a host, for the journal.
+    static func hostRecord(for event: ProgressEvent) -> HostRecord? {
+        switch event {
+        case let .hostJoined(h): HostRecord(name: h, state: "joined")
+        case let .hostLeft(h): HostRecord(name: h, state: "left", detail: "removed from the inventory during the run")
+        case let .hostDraining(h): HostRecord(name: h, state: "draining")
+        case let .hostResumed(h): HostRecord(name: h, state: "in service")
+        case let .hostQuarantined(h, _, failures, reason): HostRecord(name: h, state: "quarantined", detail: "failure \(failures): \(reason)")
+        case let .hostRecovered(h): HostRecord(name: h, state: "recovered")
+        case let .hostLost(h, reason): HostRecord(name: h, state: "lost", detail: reason)
+        default: nil
+        }
     }
 
     /// Stops the builds a coordinator that died left running (their attempts never finished; this

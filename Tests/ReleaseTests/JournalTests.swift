@@ -21,6 +21,9 @@ struct JournalTests {
                                                 jobID: "p==1.0 cp311 amd64", host: "h1", verified: true, report: "{}"))
             try j.recordPublication(filename: "p-1.0-cp311-cp311-manylinux_2_28_x86_64.whl", sha256: digest, target: "file:///idx", outcome: "uploaded")
             try j.setJob(run: run, job: JobRecord(jobID: "p==1.0 cp311 amd64", package: "p", arch: "amd64", python: "3.11", version: "1.0", state: .published, host: "h1", attempts: 1, wheel: "p-1.0-cp311-cp311-manylinux_2_28_x86_64.whl"))
+            try j.setHost(run: run, HostRecord(name: "h1", address: "h1.farm.example", arch: "amd64", state: "reachable", detail: "Python 3.11"))
+            try j.setHost(run: run, HostRecord(name: "h2", state: "joined"))
+            try j.setHost(run: run, HostRecord(name: "h1", state: "quarantined", detail: "failure 1: connection lost"))
             // The coordinator "dies" here: the run is never finished.
         }
         let j = try Journal(distDir: dist)
@@ -31,6 +34,9 @@ struct JournalTests {
         #expect(try !j.isPublished(filename: "p-1.0-cp311-cp311-manylinux_2_28_x86_64.whl", sha256: SHA256Digest.of([1]), target: "file:///idx"))
         let first = try #require(try j.summary())
         #expect(first.status == .running && first.jobs.map(\.state) == [.published])
+        // Hosts: the latest state wins, the address and arch given earlier are kept.
+        #expect(first.hosts == [HostRecord(name: "h1", address: "h1.farm.example", arch: "amd64", state: "quarantined", detail: "failure 1: connection lost"),
+                                HostRecord(name: "h2", state: "joined")])
         // The next run marks the dead one interrupted.
         let second = try j.beginRun(recipe: "sample", inventory: "x", arguments: [])
         #expect(try j.summary(run: first.id)?.status == .interrupted)

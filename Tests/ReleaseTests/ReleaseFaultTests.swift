@@ -56,6 +56,13 @@ struct ReleaseFaultTests {
             #expect(job.attempts.last?.host == survivor && job.attempts.last?.outcome == "succeeded", "\(job.attempts)")
             #expect(Self.indexed(dist) == [try #require(job.wheel)])
             #expect(release.output.contains("host \(victim) quarantined"))
+            // The journal keeps what happened to the host.
+            let journal = try TestProcess.wheelfarm(["status", "--dist-dir", dist.path, "--json"])
+            let doc = try JSONSerialization.jsonObject(with: Data(journal.stdout.utf8)) as? [String: Any]
+            let hostRows = doc?["hosts"] as? [[String: Any]] ?? []
+            let row = hostRows.first { $0["name"] as? String == victim }
+            #expect(["quarantined", "lost"].contains(row?["state"] as? String ?? ""), "\(hostRows)")
+            #expect(hostRows.first { $0["name"] as? String == survivor }?["state"] as? String == "reachable", "\(hostRows)")
         }
     }
 
@@ -182,6 +189,8 @@ struct ReleaseFaultTests {
             #expect(report.jobs.count == 3 && report.jobs.allSatisfy { $0.state == "published" })
             let builtOn = report.jobs.compactMap { $0.attempts.last?.host }
             #expect(builtOn.contains("beta"), "the new host got no work: \(builtOn)")
+            let status = try TestProcess.wheelfarm(["status", "--dist-dir", dist.path])
+            #expect(lines(status.stdout, containing: "beta").contains { $0.contains(" joined ") }, "\(status.stdout)")
             #expect(Self.indexed(dist).count == 3)
         }
     }
@@ -199,6 +208,8 @@ struct ReleaseFaultTests {
             let report = try ReleaseReportFile(dist: dist)
             #expect(report.jobs.count == 4 && report.jobs.allSatisfy { $0.state == "published" }, "\(report.jobs)")
             #expect(report.jobs.filter { $0.attempts.contains { $0.host == "beta" } }.count == 1)
+            let status = try TestProcess.wheelfarm(["status", "--dist-dir", dist.path])
+            #expect(lines(status.stdout, containing: "beta").contains { $0.contains(" left ") }, "\(status.stdout)")
             #expect(Self.indexed(dist).count == 4)
         }
     }
