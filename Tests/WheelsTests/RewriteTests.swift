@@ -172,8 +172,11 @@ struct RewriteTests {
         defer { try? FileManager.default.removeItem(at: dir) }
         let copy = dir.appendingPathComponent(f.extensionWheel.lastPathComponent)
         try FileManager.default.copyItem(at: f.extensionWheel, to: copy)
-        let r = try TestProcess.wheelfarm(["rewrite", copy.path, "--version-suffix", ".post3", "--in-place"])
+        let r = try TestProcess.wheelfarm(["rewrite", copy.path, "--version-suffix", ".post3", "--in-place", "--timings"])
         #expect(r.status == 0, "\(r.stderr)")
+        // --timings names every phase on one stderr line.
+        let line = try #require(r.stderr.split(separator: "\n").first { $0.hasPrefix("wheelfarm: timings ") })
+        for key in ["verify_before=", "write=", "sync=", "verify_after=", "commit=", "total="] { #expect(line.contains(key), "\(line)") }
         let names = try FileManager.default.contentsOfDirectory(atPath: dir.path)
         #expect(names == [f.extensionWheel.lastPathComponent.replacingOccurrences(of: "-0.1.0-", with: "-0.1.0.post3-")], "\(names)")
         let v = try TestProcess.wheelfarm(["verify", dir.appendingPathComponent(names[0]).path])
