@@ -144,8 +144,9 @@ struct ParallelSweep {
         /// Pieces are at least this large (smaller ranges are swept by one thread).
         var minimumPieceBytes: Int64 = 1 << 20
         /// Pieces per thread: more pieces than threads balance the load when a thread is slowed
-        /// (the verifier streams the rest of the wheel on another thread meanwhile).
-        var piecesPerThread = 4
+        /// (the verifier streams the rest of the wheel on another thread meanwhile) and keep the
+        /// last piece short.
+        var piecesPerThread = 16
         /// Bytes of a piece's start whose boundaries are recorded for resynchronisation.
         var windowBytes = 4096
         /// Read buffer of each thread.
@@ -212,10 +213,13 @@ struct ParallelSweep {
             windows.append(try window(from: starts[i], size: min(Int64(max(1, tuning.windowBytes)), starts[i + 1] - starts[i])))
         }
 
-        // 2. The pieces, in parallel: each thread takes the next piece until none is left.
+        // 2. The pieces, in parallel: each thread takes the next piece until none is left. The
+        // helpers are threads of their own, not Dispatch work: Dispatch adds a worker only when
+        // it sees an idle core, and while the verifier streams the rest of the wheel there is
+        // none, so the audit ran on one thread until the streaming ended.
         let results = PieceResults(count: count)
         let frozenWindows = windows
-        DispatchQueue.concurrentPerform(iterations: min(threads, count)) { _ in
+        let sweepPieces: @Sendable () -> Void = { [self] in
             let buffer = UnsafeMutableRawBufferPointer.allocate(byteCount: bufferBytes, alignment: 16)
             defer { buffer.deallocate() }
             while let i = results.claim() {
@@ -230,6 +234,15 @@ struct ParallelSweep {
                 }
             }
         }
+        let helpers = DispatchGroup()
+        for _ in 1..<min(threads, count) {
+            helpers.enter()
+            let thread = Thread { sweepPieces(); helpers.leave() }
+            thread.stackSize = 1 << 20
+            thread.start()
+        }
+        sweepPieces()
+        helpers.wait()
 
         // 3. Join in order.
         var stats = Stats(pieces: count)
