@@ -34,11 +34,13 @@ final class ZipWriter {
     private var sendfileRefused = false
     private var copyBuffer: UnsafeMutableRawBufferPointer?
 
-    /// Creates `path` exclusively (mode 0644).
-    init(path: String) throws(WheelError) {
+    /// Creates `path` exclusively (mode 0644). Without `kernelCopy`, raw copies always go
+    /// through the buffer (the tests cover that path this way).
+    init(path: String, kernelCopy: Bool = true) throws(WheelError) {
         descriptor = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0o644)
         guard descriptor >= 0 else { throw WheelError.io(path: path, operation: "create", errno: errno) }
         self.path = path
+        sendfileRefused = !kernelCopy
     }
 
     deinit {

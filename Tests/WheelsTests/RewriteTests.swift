@@ -103,6 +103,27 @@ struct RewriteTests {
         #expect(WheelRewriter.replaceVersion(in: text, old: "1.0.0.dev3+g1234", new: PEP440Version("1.0.0.dev4+g1234")!) == want)
     }
 
+    @Test("raw copies through sendfile and through the buffer give the same, valid archive")
+    func rawCopies() async throws {
+        let f = try await SharedFixtures.shared.built()
+        let dir = try TestEnvironment.makeTemporaryDirectory("wheelfarm-rewrite")
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let archive = try ZipArchive(path: f.extensionWheel.path)
+        var copies: [Data] = []
+        for kernelCopy in [true, false] {
+            let out = dir.appendingPathComponent("\(kernelCopy)").appendingPathComponent(f.extensionWheel.lastPathComponent)
+            try FileManager.default.createDirectory(at: out.deletingLastPathComponent(), withIntermediateDirectories: true)
+            let writer = try ZipWriter(path: out.path, kernelCopy: kernelCopy)
+            for entry in archive.entries { try writer.copyRaw(entry, data: try archive.memberData(entry), from: archive, name: entry.rawName) }
+            try writer.finish()
+            let report = await WheelVerifier().verify(path: out.path, expectation: SharedFixtures.expectation)
+            #expect(report.passed, "kernelCopy \(kernelCopy): \(report.failures)")
+            copies.append(try Data(contentsOf: out))
+        }
+        #expect(copies[0] == copies[1])
+        #expect(copies[0].count > 1000)
+    }
+
     @Test("rewriting twice from the original gives .post1 and .post2")
     func twice() async throws {
         let f = try await SharedFixtures.shared.built()
