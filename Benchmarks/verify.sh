@@ -5,10 +5,14 @@
 # `objdump -d` piped to a mnemonic count (same counts required). Peak memory from GNU time
 # when available, else from /proc (VmHWM is not kept after exit, so wheelfarm reports via time -v).
 #
-# usage: Benchmarks/verify.sh [WORK_DIR]   (builds wheelfarm in release mode first)
+# The ISA audit decodes large code sections on every core (ISAAuditor.parallelism), so the
+# figures depend on how busy the machine is: the load average is printed before and after.
+#
+# usage: Benchmarks/verify.sh [WORK_DIR] [N]   (builds wheelfarm in release mode first; best of N, default 5)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 work="${1:-${TMPDIR:-/tmp}/wheelfarm-bench}"
+runs="${2:-5}"
 venv="${WHEELFARM_VENV:-$PWD/.venv}"
 mkdir -p "$work"
 swift build -c release --product wheelfarm >/dev/null
@@ -40,12 +44,13 @@ peak_kb() {  # peak RSS in KiB of a command
 echo "wheel: $(basename "$wheel") $(du -m "$wheel" | cut -f1) MB, $(unzip -l "$wheel" | tail -1 | awk '{print $2}') members"
 echo "shared object: $(du -m "$so" | cut -f1) MB"
 cat "$wheel" > /dev/null  # warm the page cache for every contender alike
+echo "cores: $(nproc), load average before: $(cut -d' ' -f1-3 /proc/loadavg)"
 
-t_unzip=$(best 3 unzip -tq "$wheel")
-t_chain=$(best 3 sh -c "'$venv/bin/twine' check '$wheel' && unzip -tq '$wheel'")
-t_verify=$(best 3 "$bin" verify "$wheel")
+t_unzip=$(best "$runs" unzip -tq "$wheel")
+t_chain=$(best "$runs" sh -c "'$venv/bin/twine' check '$wheel' && unzip -tq '$wheel'")
+t_verify=$(best "$runs" "$bin" verify "$wheel")
 echo
-echo "verification (best of 3, wall clock):"
+echo "verification (best of $runs, wall clock):"
 echo "  unzip -t                 ${t_unzip} s"
 echo "  twine check + unzip -t   ${t_chain} s"
 echo "  wheelfarm verify         ${t_verify} s  (all checks + ISA audit of the .so)"
@@ -58,7 +63,7 @@ fi
 echo
 echo "ISA audit of the shared object:"
 t_objdump=$(best 1 sh -c "objdump -d --no-show-raw-insn -M intel '$so' | awk -F'\t' 'NF>=2 && \$1 ~ /^ *[0-9a-f]+:\$/ {split(\$2,a,\" \"); n[a[1]]++} END {for (m in n) print m, n[m]}' > '$work/objdump-counts.txt'")
-t_audit=$(best 3 sh -c "'$bin' verify '$so' --json --mnemonics > '$work/wheelfarm-audit.json'")
+t_audit=$(best "$runs" sh -c "'$bin' verify '$so' --json --mnemonics > '$work/wheelfarm-audit.json'")
 echo "  objdump -d | mnemonic count   ${t_objdump} s"
 echo "  wheelfarm audit               ${t_audit} s"
 echo "  speed-up                      $(echo "$t_objdump / $t_audit" | bc -l | xargs printf '%.1f')x (target >= 5x)"
@@ -79,3 +84,4 @@ print(f"    {'total':12s} objdump {total_o:>9d}   wheelfarm {total_w:>9d}")
 print("  counts: " + ("identical" if same and total_o == total_w else "DIFFERENT"))
 print("  by capability: " + " ".join(f"{k}={v}" for k, v in sorted(report["isa"]["byCapability"].items())))
 PY
+echo "load average after: $(cut -d' ' -f1-3 /proc/loadavg)"

@@ -43,6 +43,9 @@ struct RewriteCommand: AsyncParsableCommand {
     @Flag(name: .customLong("allow-linux-tag"), help: "Accept wheels with linux_* platform tags (for local indexes).")
     var allowLinuxTag = false
 
+    @Flag(name: .long, help: "Print each wheel's phase timings (seconds) to stderr: verify_before, write, sync (runs during verify_after), verify_after, commit, total.")
+    var timings = false
+
     func validate() throws {
         if versionSuffix == nil && readme == nil { throw ValidationError("nothing to do: give --version-suffix .postN|.devN and/or --readme FILE") }
         if let versionSuffix, VersionSuffix(versionSuffix) == nil {
@@ -80,6 +83,7 @@ struct RewriteCommand: AsyncParsableCommand {
             do {
                 let result = try await rewriter.rewrite(path: wheel, changes: changes, outputDirectory: outputDirectory, inPlace: inPlace)
                 print("\(wheel) -> \(result.path) (\(result.copied) members copied, \(result.rewritten) rewritten; verified)")
+                if timings { printError("wheelfarm: timings \(result.path): \(result.timings.line)") }
             } catch {
                 printError("wheelfarm: \(error)")
                 failed = true

@@ -1,5 +1,6 @@
 import CZydis
 import FarmCore
+import Foundation
 
 /// Instruction counts of x86-64 machine code by instruction-set extension.
 ///
@@ -46,7 +47,9 @@ public struct ISACounts: Sendable, Hashable, Codable {
 /// compiler output, where sections hold only code and alignment padding; hand-written
 /// assembly that embeds data in `.text` could misalign a few instructions after the data (they
 /// resynchronise within a few bytes). Mnemonics in symbol names never count: symbols are not
-/// decoded at all. Sections are read in 4 MiB chunks, so memory stays bounded for any size.
+/// decoded at all. Large sections are split into pieces decoded on several cores with results
+/// identical to one sequential sweep (``ParallelSweep``); each thread reads its piece in 4 MiB
+/// chunks, so memory stays bounded for any size.
 public struct ISAAuditor: Sendable {
     /// Capability names per Zydis ISA set, built once from Zydis's own set names.
     static let capabilityTable: [[String]] = {
@@ -110,9 +113,19 @@ public struct ISAAuditor: Sendable {
 
     /// Whether per-mnemonic counts are collected too (for comparing with `objdump`).
     public var countMnemonics: Bool
+    /// Most threads that decode one large code section at once (default: the core count).
+    /// Results are identical for every value: see ``ParallelSweep``.
+    public var parallelism: Int
+    /// Tuning of the parallel sweep (piece sizes, the resynchronisation window); tests shrink it.
+    var sweep = ParallelSweep.Tuning()
+    /// Whether Zydis runs in its MINIMAL mode (the default; tests compare it with the full mode).
+    var minimalDecoding = true
 
     /// Creates an auditor.
-    public init(countMnemonics: Bool = false) { self.countMnemonics = countMnemonics }
+    public init(countMnemonics: Bool = false, parallelism: Int? = nil) {
+        self.countMnemonics = countMnemonics
+        self.parallelism = max(1, parallelism ?? ProcessInfo.processInfo.activeProcessorCount)
+    }
 
     /// The result of auditing one object.
     public struct ObjectAudit: Sendable, Hashable, Codable {
@@ -129,51 +142,53 @@ public struct ISAAuditor: Sendable {
     }
 
     func audit(file: ReadOnlyFile, elf: ELFFile) throws(WheelError) -> ObjectAudit {
+        try audit(file: file, sections: elf.executableSections.map { ($0.offset, $0.size) })
+    }
+
+    /// Audits the given byte ranges of `file` (executable sections, sorted by offset).
+    func audit(file: ReadOnlyFile, sections: [(offset: Int64, size: Int64)]) throws(WheelError) -> ObjectAudit {
+        objectAudit(try sweep(file: file, sections: sections).tally)
+    }
+
+    /// The raw Zydis counts of the given byte ranges, and how the parallel sweep went (the tests
+    /// compare the counts field by field).
+    func sweep(file: ReadOnlyFile, sections: [(offset: Int64, size: Int64)]) throws(WheelError) -> (tally: SweepTally, stats: ParallelSweep.Stats) {
         var decoder = ZydisDecoder()
-        guard wf_zydis_init64(&decoder) != 0 else { throw WheelError.invalidInput("the Zydis decoder could not be initialised") }
-        var setCounts = [UInt64](repeating: 0, count: wf_zydis_isa_set_count())
-        var mnemonicCounts = [UInt64](repeating: 0, count: countMnemonics ? wf_zydis_mnemonic_count() : 0)
-        var instructions: UInt64 = 0, invalid: UInt64 = 0, codeBytes: Int64 = 0
-        let chunk = 4 << 20
-        let buffer = UnsafeMutableRawBufferPointer.allocate(byteCount: chunk, alignment: 16)
-        defer { buffer.deallocate() }
+        guard wf_zydis_init64(&decoder, minimalDecoding ? 1 : 0) != 0 else {
+            throw WheelError.invalidInput("the Zydis decoder could not be initialised")
+        }
+        var tally = SweepTally(countMnemonics: countMnemonics)
+        var stats = ParallelSweep.Stats()
         var covered: Int64 = 0  // sections may overlap in hostile files: decode each byte once
-        for section in elf.executableSections {
-            var position = max(section.offset, covered)
+        for section in sections {
+            let start = max(section.offset, covered)
             let end = section.offset + section.size
-            guard position < end else { continue }
-            codeBytes += end - position
-            var carried = 0
-            while position < end || carried > 0 {
-                let want = Int(min(Int64(chunk - carried), end - position))
-                let n = want > 0 ? try file.read(into: UnsafeMutableRawBufferPointer(rebasing: buffer[carried..<(carried + want)]), at: position) : 0
-                position += Int64(n)
-                let available = carried + n
-                let final: Int32 = position >= end || n < want ? 1 : 0
-                let consumed = setCounts.withUnsafeMutableBufferPointer { sets in
-                    mnemonicCounts.withUnsafeMutableBufferPointer { mnemonics in
-                        wf_zydis_sweep(&decoder, buffer.baseAddress!.assumingMemoryBound(to: UInt8.self), available, final,
-                                       sets.baseAddress!, countMnemonics ? mnemonics.baseAddress : nil, &instructions, &invalid)
-                    }
-                }
-                carried = available - consumed
-                if carried > 0 { buffer.baseAddress!.copyMemory(from: buffer.baseAddress! + consumed, byteCount: carried) }
-                if final == 1 { break }
-            }
+            guard start < end else { continue }
+            tally.codeBytes += end - start
+            let sweep = ParallelSweep(file: file, decoder: decoder, start: start, end: end, countMnemonics: countMnemonics,
+                                      parallelism: parallelism, tuning: self.sweep)
+            let (part, partStats) = try sweep.runWithStats()
+            tally.add(part)
+            stats.pieces += partStats.pieces
+            stats.fallbacks += partStats.fallbacks
             covered = end
         }
+        return (tally, stats)
+    }
+
+    func objectAudit(_ tally: SweepTally) -> ObjectAudit {
         var counts = ISACounts()
-        counts.instructions = Int(instructions)
-        counts.undecodableBytes = Int(invalid)
-        counts.codeBytes = Int(codeBytes)
+        counts.instructions = Int(tally.instructions)
+        counts.undecodableBytes = Int(tally.invalid)
+        counts.codeBytes = Int(tally.codeBytes)
         let table = Self.capabilityTable
-        for (set, n) in setCounts.enumerated() where n > 0 {
+        for (set, n) in tally.sets.enumerated() where n > 0 {
             for name in table[set] { counts.byCapability[name, default: 0] += Int(n) }
         }
         var mnemonics: [String: Int]?
         if countMnemonics {
             var m: [String: Int] = [:]
-            for (raw, n) in mnemonicCounts.enumerated() where n > 0 {
+            for (raw, n) in tally.mnemonics.enumerated() where n > 0 {
                 if let s = ZydisMnemonicGetString(ZydisMnemonic(rawValue: UInt32(raw))) { m[String(cString: s)] = Int(n) }
             }
             mnemonics = m

@@ -49,6 +49,33 @@ public struct WheelRewriter: Sendable {
         /// Members copied raw and members rewritten.
         public var copied: Int
         public var rewritten: Int
+        /// How long each phase took.
+        public var timings: Timings
+    }
+
+    /// Wall-clock seconds of each phase of one rewrite.
+    public struct Timings: Sendable, Hashable, Codable {
+        /// Verifying the original.
+        public var verifyBefore: Double = 0
+        /// Writing the new wheel (into the page cache; not yet on disk).
+        public var write: Double = 0
+        /// `fsync` of the new wheel. It runs while the new wheel is verified, so it overlaps
+        /// ``verifyAfter`` and is not part of the total on its own.
+        public var sync: Double = 0
+        /// Verifying the new wheel.
+        public var verifyAfter: Double = 0
+        /// After verification: waiting for the sync to end, the rename and the directory sync.
+        public var commit: Double = 0
+        /// The whole rewrite.
+        public var total: Double = 0
+
+        public init() {}
+
+        /// One line, `name=seconds` pairs, for `wheelfarm rewrite --timings`.
+        public var line: String {
+            func s(_ v: Double) -> String { String(format: "%.3f", v) }
+            return "verify_before=\(s(verifyBefore)) write=\(s(write)) sync=\(s(sync)) verify_after=\(s(verifyAfter)) commit=\(s(commit)) total=\(s(total))"
+        }
     }
 
     /// The verifier used before and after.
@@ -68,18 +95,46 @@ public struct WheelRewriter: Sendable {
         guard changes.versionSuffix != nil || changes.readme != nil else {
             throw WheelError.invalidInput("nothing to rewrite: give --version-suffix and/or --readme")
         }
+        let clock = ContinuousClock()
+        let start = clock.now
+        var timings = Timings()
+        func seconds(since t: ContinuousClock.Instant) -> Double {
+            let d = clock.now - t
+            return Double(d.components.seconds) + Double(d.components.attoseconds) / 1e18
+        }
         let before = await verifier.verify(path: path, expectation: expectation)
+        timings.verifyBefore = seconds(since: start)
         guard before.passed else {
             throw WheelError.verificationFailed(path: path, failures: before.failures.map { "\($0.id.rawValue): \($0.message)" })
         }
-        let plan = try await Task.detached { try Self.write(path: path, changes: changes, outputDirectory: inPlace ? nil : outputDirectory) }.value
+        let writeStart = clock.now
+        let plan = try await Self.onThread { try Self.write(path: path, changes: changes, outputDirectory: inPlace ? nil : outputDirectory) }
+        timings.write = seconds(since: writeStart)
         if !inPlace, (plan.finalPath as NSString).standardizingPath == (path as NSString).standardizingPath {
             Self.discard(plan.temporaryPath)
             throw WheelError.invalidInput("the rewritten wheel has the same name as '\(path)': give -o DIR or --in-place to replace it")
         }
         var after = expectation
         after.version = plan.filename.version
+        // The new file must be on disk before the rename makes it visible. Verification reads it
+        // from the page cache and does not need it on disk, so the fsync runs meanwhile on
+        // another thread instead of adding the disk's write time to the rewrite.
+        let verifyStart = clock.now
+        async let synced: Double = Self.onThread {
+            let t = clock.now
+            try Self.sync(path: plan.temporaryPath)
+            let d = clock.now - t
+            return Double(d.components.seconds) + Double(d.components.attoseconds) / 1e18
+        }
         let report = await verifier.verify(path: plan.temporaryPath, expectation: after)
+        timings.verifyAfter = seconds(since: verifyStart)
+        let commitStart = clock.now
+        do {
+            timings.sync = try await synced
+        } catch {
+            Self.discard(plan.temporaryPath)
+            throw error
+        }
         guard report.passed else {
             Self.discard(plan.temporaryPath)
             throw WheelError.verificationFailed(path: plan.finalPath, failures: report.failures.map { "\($0.id.rawValue): \($0.message)" })
@@ -91,9 +146,29 @@ public struct WheelRewriter: Sendable {
         }
         rmdir((plan.temporaryPath as NSString).deletingLastPathComponent)
         if inPlace, plan.finalPath != path { unlink(path) }
+        // The rename itself is durable once the directory is synced.
+        try Self.sync(path: (plan.finalPath as NSString).deletingLastPathComponent, directory: true)
+        timings.commit = seconds(since: commitStart)
+        timings.total = seconds(since: start)
         var finalReport = report
         finalReport.path = plan.finalPath
-        return Result(path: plan.finalPath, filename: plan.filename, report: finalReport, copied: plan.copied, rewritten: plan.rewritten)
+        return Result(path: plan.finalPath, filename: plan.filename, report: finalReport, copied: plan.copied, rewritten: plan.rewritten,
+                      timings: timings)
+    }
+
+    /// Runs blocking work (file I/O, fsync) on a Dispatch thread rather than on the cooperative pool.
+    static func onThread<T: Sendable>(_ body: @escaping @Sendable () throws -> T) async throws -> T {
+        try await withCheckedThrowingContinuation { continuation in
+            DispatchQueue.global().async { continuation.resume(with: Swift.Result { try body() }) }
+        }
+    }
+
+    /// Flushes a file (or a directory's entries) to disk.
+    static func sync(path: String, directory: Bool = false) throws(WheelError) {
+        let fd = open(path.isEmpty ? "." : path, O_RDONLY | O_CLOEXEC | (directory ? O_DIRECTORY : 0))
+        guard fd >= 0 else { throw WheelError.io(path: path, operation: "open", errno: errno) }
+        defer { close(fd) }
+        guard fsync(fd) == 0 else { throw WheelError.io(path: path, operation: "sync", errno: errno) }
     }
 
     /// Removes a temporary wheel and its private directory.
@@ -180,7 +255,7 @@ public struct WheelRewriter: Sendable {
                     replacement = Array(metadata.rendered().utf8)
                 } else if changes.versionSuffix != nil, let versionFile = changes.versionFile, entry.name == versionFile {
                     let text = String(decoding: try reader.readAll(archive, entry, limit: limits.maxMetadataBytes), as: UTF8.self)
-                    replacement = Array(Self.replaceVersion(in: text, old: oldVersion, new: newVersion).utf8)
+                    replacement = Array(Self.replaceVersion(in: text, old: oldVersion, new: PEP440Version(newVersion)!).utf8)
                 }
                 if let bytes = replacement {
                     try writer.addDeflated(name: Array(newName.utf8), bytes: bytes, like: entry)
@@ -209,11 +284,94 @@ public struct WheelRewriter: Sendable {
         return Plan(temporaryPath: temporaryPath, finalPath: finalPath, filename: filename, copied: copied, rewritten: rewritten)
     }
 
-    /// Replaces the version inside quotes (`'0.11.0'`, `"0.11.0"`) as setuptools-scm writes it
-    /// in `_version.py`; the version tuple is left as is.
-    static func replaceVersion(in text: String, old: String, new: String) -> String {
+    /// Rewrites the version in a version file as setuptools-scm writes it (`vllm/_version.py`):
+    ///
+    ///     __version__ = version = '0.11.0'
+    ///     __version_tuple__ = version_tuple = (0, 11, 0)
+    ///
+    /// Every string literal equal to the old version (`'0.11.0'`, `"0.11.0"`) becomes the new
+    /// version, and the tuple literal assigned to `__version_tuple__` / `version_tuple` becomes
+    /// ``versionTuple(_:)`` of the new version. Every other byte is kept, line endings included.
+    static func replaceVersion(in text: String, old: String, new: PEP440Version) -> String {
         var out = text
-        for q in ["'", "\""] { out = out.replacingOccurrences(of: q + old + q, with: q + new + q) }
-        return out
+        for q in ["'", "\""] { out = out.replacingOccurrences(of: q + old + q, with: q + new.description + q) }
+        let tuple = versionTuple(new)
+        // Split on "\n" as a Unicode scalar: split on Characters would miss it inside "\r\n",
+        // which Swift treats as one Character.
+        let lines = out.unicodeScalars.split(separator: "\n", omittingEmptySubsequences: false).map { scalars -> String in
+            let text = String(String.UnicodeScalarView(scalars))
+            let line = Substring(text)
+            guard let range = versionTupleLiteral(in: line) else { return text }
+            return String(line[..<range.lowerBound]) + tuple + String(line[range.upperBound...])
+        }
+        return lines.joined(separator: "\n")
+    }
+
+    /// The version tuple setuptools-scm writes for `version` (its `_version_as_tuple`, rendered
+    /// with Python's `repr`), so a rewritten wheel says what a build of that version would have
+    /// said: the release numbers as ints, then as strings the epoch (`'1!'`, placed first), the
+    /// pre-release (`'rc1'`), `'postN'`, `'devN'` and the local label (`'g1234.d20250101'`).
+    /// `0.11.0.post1` → `(0, 11, 0, 'post1')`; `1.0.0.dev3+g1234` → `(1, 0, 0, 'dev3', 'g1234')`.
+    static func versionTuple(_ v: PEP440Version) -> String {
+        var items: [String] = []
+        if v.epoch != 0 { items.append("'\(v.epoch)!'") }
+        items += v.release.map(String.init)
+        if let pre = v.pre { items.append("'\(pre.kind.rawValue)\(pre.number)'") }
+        if let post = v.post { items.append("'post\(post)'") }
+        if let dev = v.dev { items.append("'dev\(dev)'") }
+        if let local = v.local { items.append("'\(local.joined(separator: "."))'") }
+        return "(" + items.joined(separator: ", ") + (items.count == 1 ? ",)" : ")")
+    }
+
+    /// The range of the tuple literal in a line `__version_tuple__ = version_tuple = (…)`
+    /// (targets in any order and number, optionally annotated, `# comment` allowed after it);
+    /// `nil` for any other line. A hand-written scan rather than a regular expression so that
+    /// quotes inside the tuple are skipped properly.
+    static func versionTupleLiteral(in line: Substring) -> Range<Substring.Index>? {
+        var i = line.startIndex
+        func skipBlanks() { while i < line.endIndex, line[i] == " " || line[i] == "\t" { i = line.index(after: i) } }
+        func identifier() -> Substring {
+            let s = i
+            while i < line.endIndex, line[i] == "_" || (line[i].isASCII && (line[i].isLetter || line[i].isNumber)) { i = line.index(after: i) }
+            return line[s..<i]
+        }
+        skipBlanks()
+        var targets = 0
+        while true {
+            let name = identifier()
+            guard name == "__version_tuple__" || name == "version_tuple" else { return nil }
+            skipBlanks()
+            if i < line.endIndex, line[i] == ":" {  // `version_tuple: VERSION_TUPLE = (…)`
+                while i < line.endIndex, line[i] != "=" { i = line.index(after: i) }
+            }
+            guard i < line.endIndex, line[i] == "=" else { return nil }
+            i = line.index(after: i)
+            guard i == line.endIndex || line[i] != "=" else { return nil }
+            targets += 1
+            skipBlanks()
+            if i < line.endIndex, line[i] == "(" { break }
+        }
+        guard targets > 0 else { return nil }
+        let open = i
+        var quote: Character?
+        i = line.index(after: i)
+        while i < line.endIndex {
+            let c = line[i]
+            if let q = quote {
+                if c == "\\" { i = line.index(after: i); if i == line.endIndex { return nil } } else if c == q { quote = nil }
+            } else if c == "'" || c == "\"" {
+                quote = c
+            } else if c == "(" {
+                return nil  // nested: not a version tuple as setuptools-scm writes it
+            } else if c == ")" {
+                let close = line.index(after: i)
+                var rest = line[close...].drop { $0 == " " || $0 == "\t" }
+                if rest.last == "\r" { rest = rest.dropLast() }
+                guard rest.isEmpty || rest.first == "#" else { return nil }
+                return open..<close
+            }
+            i = line.index(after: i)
+        }
+        return nil
     }
 }

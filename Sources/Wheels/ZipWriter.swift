@@ -30,15 +30,23 @@ final class ZipWriter {
     private var descriptor: Int32
     private var position: Int64 = 0
     private var central: [Central] = []
+    /// Set once `sendfile` was refused for this file: later members use the buffer straight away.
+    private var sendfileRefused = false
+    private var copyBuffer: UnsafeMutableRawBufferPointer?
 
-    /// Creates `path` exclusively (mode 0644).
-    init(path: String) throws(WheelError) {
+    /// Creates `path` exclusively (mode 0644). Without `kernelCopy`, raw copies always go
+    /// through the buffer (the tests cover that path this way).
+    init(path: String, kernelCopy: Bool = true) throws(WheelError) {
         descriptor = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0o644)
         guard descriptor >= 0 else { throw WheelError.io(path: path, operation: "create", errno: errno) }
         self.path = path
+        sendfileRefused = !kernelCopy
     }
 
-    deinit { if descriptor >= 0 { close(descriptor) } }
+    deinit {
+        if descriptor >= 0 { close(descriptor) }
+        copyBuffer?.deallocate()
+    }
 
     private func write(_ bytes: UnsafeRawBufferPointer) throws(WheelError) {
         try writeAll(descriptor, bytes, path: path)
@@ -71,22 +79,39 @@ final class ZipWriter {
                         uncompressed: entry.uncompressedSize, internalAttributes: entry.internalAttributes,
                         externalAttributes: entry.externalAttributes, offset: position)
         try write(Self.localHeader(c))
-        var inOffset = data.offset
-        var remaining = data.count
-        // pread/write in 1 MiB chunks through one buffer (copy_file_range is not visible through
-        // Swift's Glibc module; the page-cache copy is close to `cp` speed anyway).
-        do {
-            let buffer = UnsafeMutableRawBufferPointer.allocate(byteCount: 1 << 20, alignment: 16)
-            defer { buffer.deallocate() }
-            while remaining > 0 {
-                let want = Int(min(remaining, 1 << 20))
-                let n = try archive.readRaw(into: UnsafeMutableRawBufferPointer(rebasing: buffer[0..<want]), at: inOffset)
-                guard n == want else { throw WheelError.malformed(check: "zip.crc", message: "'\(entry.name)': archive ends inside the member's data") }
-                try write(UnsafeRawBufferPointer(rebasing: buffer[0..<n]))
-                inOffset += Int64(n); remaining -= Int64(n)
-            }
-        }
+        try copy(from: archive.file, at: data.offset, count: data.count, member: entry.name)
         central.append(c)
+    }
+
+    /// Copies `count` bytes of `source` at `offset` to the end of the archive.
+    ///
+    /// `sendfile` copies inside the kernel, page cache to page cache, as `cp` does (Swift's Glibc
+    /// module does not expose `copy_file_range`; for file-to-file copies the kernel runs both
+    /// through the same splice path). Where the kernel refuses (`EINVAL`, `ENOSYS`: an unusual
+    /// filesystem), the rest goes through one 1 MiB buffer with `pread`/`write`.
+    private func copy(from source: ReadOnlyFile, at offset: Int64, count: Int64, member: String) throws(WheelError) {
+        var inOffset = off_t(offset)
+        var remaining = count
+        while remaining > 0, !sendfileRefused {
+            let n = sendfile(descriptor, source.descriptor, &inOffset, Int(min(remaining, 1 << 30)))
+            if n < 0 {
+                if errno == EINTR || errno == EAGAIN { continue }
+                if errno == EINVAL || errno == ENOSYS || errno == EOPNOTSUPP { sendfileRefused = true; break }
+                throw WheelError.io(path: path, operation: "write", errno: errno)
+            }
+            guard n > 0 else { throw WheelError.malformed(check: "zip.crc", message: "'\(member)': archive ends inside the member's data") }
+            position += Int64(n); remaining -= Int64(n)
+        }
+        guard remaining > 0 else { return }
+        if copyBuffer == nil { copyBuffer = .allocate(byteCount: 1 << 20, alignment: 16) }
+        let buffer = copyBuffer!
+        while remaining > 0 {
+            let want = Int(min(remaining, Int64(buffer.count)))
+            let n = try source.read(into: UnsafeMutableRawBufferPointer(rebasing: buffer[0..<want]), at: Int64(inOffset))
+            guard n == want else { throw WheelError.malformed(check: "zip.crc", message: "'\(member)': archive ends inside the member's data") }
+            try write(UnsafeRawBufferPointer(rebasing: buffer[0..<n]))
+            inOffset += off_t(n); remaining -= Int64(n)
+        }
     }
 
     /// Deflates `bytes` and adds them as a member.
@@ -116,7 +141,8 @@ final class ZipWriter {
         central.append(c)
     }
 
-    /// Writes the central directory and end records, and flushes the file to disk.
+    /// Writes the central directory and end records and closes the file. It is not flushed to
+    /// disk here: the rewriter syncs it while it verifies it (see ``WheelRewriter``).
     func finish() throws(WheelError) {
         let cdOffset = position
         var cd = [UInt8]()
@@ -151,9 +177,9 @@ final class ZipWriter {
         end.put32(0x06054b50); end.put16(0); end.put16(0); end.put16(count16); end.put16(count16)
         end.put32(needZip64 ? 0xFFFF_FFFF : UInt32(cdSize)); end.put32(needZip64 ? 0xFFFF_FFFF : UInt32(cdOffset)); end.put16(0)
         try write(end)
-        guard fsync(descriptor) == 0 else { throw WheelError.io(path: path, operation: "sync", errno: errno) }
-        close(descriptor)
+        let closed = close(descriptor)
         descriptor = -1
+        guard closed == 0 else { throw WheelError.io(path: path, operation: "close", errno: errno) }
     }
 }
 
