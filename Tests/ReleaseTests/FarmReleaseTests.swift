@@ -82,6 +82,18 @@ struct FarmReleaseTests {
             #expect(!github.requests.dropFirst(requestsBefore).contains { $0.hasPrefix("POST") || $0.hasPrefix("PATCH") || $0.hasPrefix("DELETE") },
                     "\(github.requests.dropFirst(requestsBefore))")
             #expect(try server.storedFiles() == wheels.keys.sorted())
+
+            // A second Python version. Debian 12 has one CPython (3.11) and no other can be
+            // fetched here, so every host's probe says it has no 3.12 and cannot provision one:
+            // the 3.12 jobs are refused at placement with that finding, the rest stays done.
+            let twoPythons = try TestProcess.wheelfarm(args + ["--python-versions", "3.11,3.12"], environment: env)
+            #expect(twoPythons.status == 1, "\(twoPythons.stdout)")
+            #expect(twoPythons.stdout.contains("12 to build · 12 already built and verified"), "\(twoPythons.stdout)")
+            let refused = lines(twoPythons.stdout, containing: "failed wfsample")
+            #expect(refused.count == 12 && refused.allSatisfy { $0.contains("cp312") && $0.contains("has no Python 3.12 and cannot provision one (has 3.11)") },
+                    "\(twoPythons.stdout)")
+            #expect(!twoPythons.stdout.contains(": uploaded"))
+            #expect(try server.storedFiles() == wheels.keys.sorted())
         }
     }
 }
