@@ -82,17 +82,6 @@ struct ISAAuditTests {
     }
 }
 
-/// A small seeded generator (SplitMix64) so that a failing random case can be replayed.
-struct SeededGenerator: RandomNumberGenerator {
-    var state: UInt64
-    mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
-    }
-}
 
 @Suite("The parallel sweep decodes exactly what one sequential sweep decodes")
 struct ParallelSweepTests {
@@ -178,7 +167,7 @@ struct ParallelSweepTests {
     func randomBytes() throws {
         let dir = try temp()
         defer { try? FileManager.default.removeItem(at: dir) }
-        var rng = SeededGenerator(state: 20_251_129)
+        var rng = SplitMix64(seed: 20_251_129)
         for size in [1, 14, 15, 16, 31, 100, 1_000, 4_096, 65_537, (1 << 20) + 3] {
             let bytes = (0..<size).map { _ in UInt8.random(in: 0...255, using: &rng) }
             let path = write(bytes, "random-\(size).bin", in: dir)
@@ -200,7 +189,7 @@ struct ParallelSweepTests {
         let (_, fallbacks) = try Self.expectSameAsSequential(write(run, "run.bin", in: dir), [(0, Int64(run.count))], "0x05 run")
         #expect(fallbacks > 0)
         // Runs between random bytes: some pieces sync, some fall back, in one range.
-        var rng = SeededGenerator(state: 7)
+        var rng = SplitMix64(seed: 7)
         var mixed: [UInt8] = []
         for i in 0..<40 {
             mixed += (0..<(1_000 + i * 37)).map { _ in UInt8.random(in: 0...255, using: &rng) }
@@ -243,7 +232,7 @@ struct ParallelSweepTests {
         let f = try await SharedFixtures.shared.built()
         let dir = try temp()
         defer { try? FileManager.default.removeItem(at: dir) }
-        var rng = SeededGenerator(state: 99)
+        var rng = SplitMix64(seed: 99)
         let random = write((0..<(1 << 20)).map { _ in UInt8.random(in: 0...255, using: &rng) }, "random.bin", in: dir)
         var inputs: [(String, Ranges?)] = [(random, [(0, 1 << 20)])]
         for (_, url) in f.objects.sorted(by: { $0.key < $1.key }) { inputs.append((url.path, nil)) }
