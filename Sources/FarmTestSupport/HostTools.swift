@@ -5,7 +5,8 @@ import Foundation
 public enum HostTools {
     /// A directory for one host with a `gcc` and `cc` that wait `compileSeconds` before each
     /// compilation (`-c`) and then run the real compiler: a slow build host, so a test can act
-    /// while a build is under way. With `corruptFirstWheel`, its `sha256sum` flips bytes in the
+    /// while a build is under way. A build whose environment sets `HOSTTOOLS_COMPILE_SECONDS`
+    /// (e.g. through `--env`) waits that long instead, so one build can be slow on a fast host. With `corruptFirstWheel`, its `sha256sum` flips bytes in the
     /// middle of the first wheel it is asked to hash, before hashing it: a wheel damaged on the
     /// build host after the build wrote it (the digest then matches the damage, so only central
     /// verification can catch it).
@@ -13,7 +14,7 @@ public enum HostTools {
         try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
         let compiler = """
             #!/bin/sh
-            case " $* " in *" -c "*) sleep \(compileSeconds) ;; esac
+            case " $* " in *" -c "*) sleep "${HOSTTOOLS_COMPILE_SECONDS:-\(compileSeconds)}" ;; esac
             exec /usr/bin/gcc "$@"
 
             """
