@@ -96,6 +96,18 @@ public enum TestProcess {
         return TestEnvironment.repositoryRoot.appendingPathComponent(".build/debug/wheelfarm").path
     }
 
+    /// Runs the built `wheelfarm` binary, waiting for it on a thread of its own rather than on
+    /// one of Swift concurrency's few shared threads (a release takes a minute; blocking a shared
+    /// thread that long starves every other test running in parallel).
+    public static func wheelfarmInBackground(_ arguments: [String], environment: [String: String]? = nil,
+                                             currentDirectory: URL? = nil) async throws -> ProcessResult {
+        try await withCheckedThrowingContinuation { continuation in
+            Thread {
+                continuation.resume(with: Result { try wheelfarm(arguments, environment: environment, currentDirectory: currentDirectory) })
+            }.start()
+        }
+    }
+
     /// Runs the built `wheelfarm` binary.
     @discardableResult
     public static func wheelfarm(_ arguments: [String], environment: [String: String]? = nil,

@@ -18,7 +18,14 @@ final class BackgroundRelease {
 
     var output: String { process.log }
 
-    func waitFor(_ text: String, timeout: TimeInterval = 180) throws { try process.waitForLog(text, timeout: timeout) }
+    /// Waits (without holding a shared thread) until the output contains `text`.
+    func waitFor(_ text: String, timeout: TimeInterval = 180) async throws {
+        let deadline = Date().addingTimeInterval(timeout)
+        while !output.contains(text) {
+            guard process.isRunning, Date() < deadline else { try process.waitForLog(text, timeout: 0.1); return }
+            try await Task.sleep(for: .milliseconds(100))
+        }
+    }
 
     /// SIGKILL: the coordinator dies at once, mid-step, without cleaning up.
     func kill() {
@@ -26,8 +33,13 @@ final class BackgroundRelease {
         _ = process.waitForExit(timeout: 30)
     }
 
-    /// The exit status once it ends (nil when it does not end within `timeout`).
-    func exitStatus(timeout: TimeInterval = 600) -> Int32? { process.waitForExit(timeout: timeout) }
+    /// The exit status once it ends (nil when it does not end within `timeout`), waiting without
+    /// holding a shared thread.
+    func exitStatus(timeout: TimeInterval = 600) async -> Int32? {
+        let deadline = Date().addingTimeInterval(timeout)
+        while process.isRunning && Date() < deadline { try? await Task.sleep(for: .milliseconds(100)) }
+        return process.waitForExit(timeout: 0)
+    }
 }
 
 /// What a release's JSON report says (the newest report in `<dist>/reports`).

@@ -26,7 +26,7 @@ struct FarmReleaseTests {
             let env = ProcessInfo.processInfo.environment.merging([
                 "CI": "true", "TWINE_USERNAME": server.username, "TWINE_PASSWORD": server.password, "GITHUB_TOKEN": token,
             ]) { $1 }
-            let r = try TestProcess.wheelfarm(args, environment: env)
+            let r = try await TestProcess.wheelfarmInBackground(args, environment: env)
             #expect(r.status == 0, "\(r.stdout)\n\(r.stderr)")
             for secret in [token, server.password] { #expect(!r.stdout.contains(secret) && !r.stderr.contains(secret)) }
 
@@ -75,7 +75,7 @@ struct FarmReleaseTests {
 
             // Run again: nothing is built, uploaded or attached a second time.
             let requestsBefore = github.requests.count
-            let again = try TestProcess.wheelfarm(args, environment: env)
+            let again = try await TestProcess.wheelfarmInBackground(args, environment: env)
             #expect(again.status == 0, "\(again.stdout)")
             #expect(again.stdout.contains("0 to build · 12 already built and verified"))
             #expect(!again.stdout.contains(": uploaded"))
@@ -86,7 +86,7 @@ struct FarmReleaseTests {
             // A second Python version. Debian 12 has one CPython (3.11) and no other can be
             // fetched here, so every host's probe says it has no 3.12 and cannot provision one:
             // the 3.12 jobs are refused at placement with that finding, the rest stays done.
-            let twoPythons = try TestProcess.wheelfarm(args + ["--python-versions", "3.11,3.12"], environment: env)
+            let twoPythons = try await TestProcess.wheelfarmInBackground(args + ["--python-versions", "3.11,3.12"], environment: env)
             #expect(twoPythons.status == 1, "\(twoPythons.stdout)")
             #expect(twoPythons.stdout.contains("12 to build · 12 already built and verified"), "\(twoPythons.stdout)")
             let refused = lines(twoPythons.stdout, containing: "failed wfsample")

@@ -43,10 +43,10 @@ struct ReleaseFaultTests {
     @Test func aHostKilledMidBuildLosesItsJobToAnotherHost() async throws {
         try await Self.withPlainFarm(["alpha", "beta"], compileSeconds: 3) { farm, inventory, dist, scratch in
             let release = try BackgroundRelease(Self.arguments(inventory: inventory, dist: dist), in: scratch)
-            try release.waitFor(": compile")
+            try await release.waitFor(": compile")
             let victim = try #require(lines(release.output, containing: "started ").first?.components(separatedBy: " on ").last?.components(separatedBy: " ").first)
             farm.kill(victim)   // sshd, the build and everything else on the host die at once
-            let status = release.exitStatus()
+            let status = await release.exitStatus()
             #expect(status == 0, "\(release.output)")
 
             let job = try #require(try ReleaseReportFile(dist: dist).jobs.first)
@@ -57,7 +57,7 @@ struct ReleaseFaultTests {
             #expect(Self.indexed(dist) == [try #require(job.wheel)])
             #expect(release.output.contains("host \(victim) quarantined"))
             // The journal keeps what happened to the host.
-            let journal = try TestProcess.wheelfarm(["status", "--dist-dir", dist.path, "--json"])
+            let journal = try await TestProcess.wheelfarmInBackground(["status", "--dist-dir", dist.path, "--json"])
             let doc = try JSONSerialization.jsonObject(with: Data(journal.stdout.utf8)) as? [String: Any]
             let hostRows = doc?["hosts"] as? [[String: Any]] ?? []
             let row = hostRows.first { $0["name"] as? String == victim }
@@ -69,7 +69,7 @@ struct ReleaseFaultTests {
     @Test func aWheelCorruptedAfterTheBuildIsCaughtDeletedAndRebuilt() async throws {
         try await Self.withPlainFarm(["alpha"], corruptFirstWheel: true) { _, inventory, dist, scratch in
             let tools = scratch.appendingPathComponent("tools-alpha")
-            let r = try TestProcess.wheelfarm(["release"] + Self.arguments(inventory: inventory, dist: dist),
+            let r = try await TestProcess.wheelfarmInBackground(["release"] + Self.arguments(inventory: inventory, dist: dist),
                                               environment: ProcessInfo.processInfo.environment.merging(["CI": "true"]) { $1 })
             #expect(r.status == 0, "\(r.stdout)\n\(r.stderr)")
             #expect(FileManager.default.fileExists(atPath: tools.appendingPathComponent("corrupted-once").path), "the host never corrupted a wheel")
@@ -84,7 +84,7 @@ struct ReleaseFaultTests {
             #expect(Self.indexed(dist) == [wheel])
             let published = dist.appendingPathComponent("index/packages/wfsample-cpu/\(wheel)")
             #expect(try sha256Hex(published) == job.sha256)
-            let verify = try TestProcess.wheelfarm(["verify", published.path])
+            let verify = try await TestProcess.wheelfarmInBackground(["verify", published.path])
             #expect(verify.status == 0, "\(verify.stdout)")
         }
     }
@@ -97,7 +97,7 @@ struct ReleaseFaultTests {
             defer { proxy.stop() }
             let env = ProcessInfo.processInfo.environment.merging(["CI": "true", "TWINE_USERNAME": server.username, "TWINE_PASSWORD": server.password]) { $1 }
             let args = ["release"] + Self.arguments(inventory: inventory, dist: dist) + ["--repository-url", proxy.url, "--index-url", server.simpleURL]
-            let r = try TestProcess.wheelfarm(args, environment: env)
+            let r = try await TestProcess.wheelfarmInBackground(args, environment: env)
             #expect(r.status == 0, "\(r.stdout)\n\(r.stderr)")
             #expect(proxy.steps == ["POST:500"])
             let job = try #require(try ReleaseReportFile(dist: dist).jobs.first)
@@ -107,7 +107,7 @@ struct ReleaseFaultTests {
             #expect(!r.stdout.contains(server.password) && !r.stderr.contains(server.password))
 
             // Run again: nothing is built or uploaded.
-            let again = try TestProcess.wheelfarm(args, environment: env)
+            let again = try await TestProcess.wheelfarmInBackground(args, environment: env)
             #expect(again.status == 0, "\(again.stdout)")
             #expect(again.stdout.contains("0 to build · 1 already built and verified"))
             #expect(again.stdout.contains("already published"))
@@ -118,7 +118,7 @@ struct ReleaseFaultTests {
         try await Self.withPlainFarm(["alpha"], compileSeconds: 4) { farm, inventory, dist, scratch in
             let args = Self.arguments(inventory: inventory, dist: dist, versions: "1.0.0,1.1.0")
             let first = try BackgroundRelease(args, in: scratch)
-            try first.waitFor(": compile")
+            try await first.waitFor(": compile")
             first.kill()
             // The build it started is still running on the host, owned by nobody.
             let jobs = "\(farm.inventoryHost("alpha").workDir)/jobs"
@@ -127,7 +127,7 @@ struct ReleaseFaultTests {
             #expect(orphans.count == 1, "expected one orphaned build on the host, found \(orphans)")
 
             let second = try BackgroundRelease(args, in: scratch)
-            #expect(second.exitStatus() == 0, "\(second.output)")
+            #expect(await second.exitStatus() == 0, "\(second.output)")
             #expect(second.output.contains("stopping 1 build left by an interrupted run"), "\(second.output)")
             #expect(second.output.contains("still running on alpha: stopped"), "\(second.output)")
             let stillRunning = try farm.shell(on: "alpha", running).stdout
@@ -135,7 +135,7 @@ struct ReleaseFaultTests {
             let report = try ReleaseReportFile(dist: dist)
             #expect(report.jobs.count == 2 && report.jobs.allSatisfy { $0.state == "published" }, "\(report.jobs)")
             #expect(Self.indexed(dist).count == 2)
-            let status = try TestProcess.wheelfarm(["status", "--dist-dir", dist.path])
+            let status = try await TestProcess.wheelfarmInBackground(["status", "--dist-dir", dist.path])
             #expect(status.stdout.contains("succeeded"), "\(status.stdout)")
         }
     }
@@ -153,18 +153,18 @@ struct ReleaseFaultTests {
             let args = Self.arguments(inventory: inventory, dist: dist, versions: "1.0.0,1.1.0") + ["--repository-url", proxy.url, "--index-url", server.simpleURL]
             let first = try BackgroundRelease(args, in: scratch, environment: env)
             let deadline = Date().addingTimeInterval(300)
-            while !proxy.steps.contains("POST:hold-4") && Date() < deadline && first.process.isRunning { usleep(50_000) }
+            while !proxy.steps.contains("POST:hold-4") && Date() < deadline && first.process.isRunning { try await Task.sleep(for: .milliseconds(50)) }
             #expect(proxy.steps == ["POST:pass", "POST:hold-4"], "\(first.output)")
             first.kill()
             #expect(first.output.contains("=== Phase 2"))
             // Wait for the held upload to land.
             let landed = Date().addingTimeInterval(30)
-            while (try server.storedFiles()).count < 2 && Date() < landed { usleep(100_000) }
+            while (try server.storedFiles()).count < 2 && Date() < landed { try await Task.sleep(for: .milliseconds(100)) }
             let stored = try server.storedFiles()
             #expect(stored.count == 2)
 
             let second = try BackgroundRelease(args, in: scratch, environment: env)
-            #expect(second.exitStatus() == 0, "\(second.output)")
+            #expect(await second.exitStatus() == 0, "\(second.output)")
             #expect(second.output.contains("0 to build · 2 already built and verified"), "\(second.output)")
             #expect(lines(second.output, containing: ".whl: already").count == 2, "\(second.output)")
             #expect(!second.output.contains(": uploaded"), "\(second.output)")
@@ -181,15 +181,15 @@ struct ReleaseFaultTests {
     @Test func aHostAddedToTheInventoryMidRunReceivesWork() async throws {
         try await Self.withPlainFarm(["alpha", "beta"], compileSeconds: 3, listed: ["alpha"]) { farm, inventory, dist, scratch in
             let release = try BackgroundRelease(Self.arguments(inventory: inventory, dist: dist, versions: "1.0.0,1.1.0,1.2.0"), in: scratch)
-            try release.waitFor("started ")
+            try await release.waitFor("started ")
             try farm.writeInventory(to: inventory)   // beta joins
-            #expect(release.exitStatus() == 0, "\(release.output)")
+            #expect(await release.exitStatus() == 0, "\(release.output)")
             #expect(release.output.contains("host beta joined"), "\(release.output)")
             let report = try ReleaseReportFile(dist: dist)
             #expect(report.jobs.count == 3 && report.jobs.allSatisfy { $0.state == "published" })
             let builtOn = report.jobs.compactMap { $0.attempts.last?.host }
             #expect(builtOn.contains("beta"), "the new host got no work: \(builtOn)")
-            let status = try TestProcess.wheelfarm(["status", "--dist-dir", dist.path])
+            let status = try await TestProcess.wheelfarmInBackground(["status", "--dist-dir", dist.path])
             #expect(lines(status.stdout, containing: "beta").contains { $0.contains(" joined ") }, "\(status.stdout)")
             #expect(Self.indexed(dist).count == 3)
         }
@@ -198,9 +198,9 @@ struct ReleaseFaultTests {
     @Test func aHostRemovedFromTheInventoryMidRunGetsNoMoreWork() async throws {
         try await Self.withPlainFarm(["alpha", "beta"], compileSeconds: 3) { farm, inventory, dist, scratch in
             let release = try BackgroundRelease(Self.arguments(inventory: inventory, dist: dist, versions: "1.0.0,1.1.0,1.2.0,1.3.0"), in: scratch)
-            try release.waitFor("on beta (attempt 1)")
+            try await release.waitFor("on beta (attempt 1)")
             try farm.writeInventory(to: inventory, only: ["alpha"])   // beta leaves
-            #expect(release.exitStatus() == 0, "\(release.output)")
+            #expect(await release.exitStatus() == 0, "\(release.output)")
             let out = release.output
             let left = try #require(out.range(of: "host beta left the inventory"), "\(out)")
             let afterLeaving = lines(String(out[left.upperBound...]), containing: "started ")
@@ -209,7 +209,7 @@ struct ReleaseFaultTests {
             #expect(report.jobs.count == 4 && report.jobs.allSatisfy { $0.state == "published" }, "\(report.jobs)")
             #expect(report.jobs.contains { $0.attempts.contains { $0.host == "beta" && $0.outcome == "succeeded" } },
                     "beta's build under way when it left should have finished")
-            let status = try TestProcess.wheelfarm(["status", "--dist-dir", dist.path])
+            let status = try await TestProcess.wheelfarmInBackground(["status", "--dist-dir", dist.path])
             #expect(lines(status.stdout, containing: "beta").contains { $0.contains(" left ") }, "\(status.stdout)")
             #expect(Self.indexed(dist).count == 4)
         }
