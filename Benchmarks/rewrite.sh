@@ -12,14 +12,8 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 work="${1:-${TMPDIR:-/tmp}/wheelfarm-bench}"
 runs="${2:-5}"
-mkdir -p "$work"
-swift build -c release --product wheelfarm >/dev/null
-bin="$PWD/.build/release/wheelfarm"
-wheel="$(ls "$work"/wfbench_cpu-*.whl 2>/dev/null | head -1 || true)"
-if [ -z "$wheel" ]; then
-  python3 Benchmarks/gen_fixtures.py "$work" 100 250 >/dev/null
-  wheel="$(ls "$work"/wfbench_cpu-*.whl | head -1)"
-fi
+# shellcheck source=Benchmarks/big-wheel.sh
+. Benchmarks/big-wheel.sh
 cat "$wheel" > /dev/null  # warm the page cache for every contender alike
 echo "load average before: $(cut -d' ' -f1-3 /proc/loadavg)"
 

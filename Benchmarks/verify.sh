@@ -14,16 +14,8 @@ cd "$(dirname "$0")/.."
 work="${1:-${TMPDIR:-/tmp}/wheelfarm-bench}"
 runs="${2:-5}"
 venv="${WHEELFARM_VENV:-$PWD/.venv}"
-mkdir -p "$work"
-swift build -c release --product wheelfarm >/dev/null
-bin="$PWD/.build/release/wheelfarm"
-
-wheel="$(ls "$work"/wfbench_cpu-*.whl 2>/dev/null | head -1 || true)"
-if [ -z "$wheel" ] || [ ! -f "$work/big.so" ]; then
-  python3 Benchmarks/gen_fixtures.py "$work" 100 250 >/dev/null
-  wheel="$(ls "$work"/wfbench_cpu-*.whl | head -1)"
-fi
-so="$work/big.so"
+# shellcheck source=Benchmarks/big-wheel.sh
+. Benchmarks/big-wheel.sh
 
 # Best of N wall-clock seconds of a command.
 best() {
