@@ -71,21 +71,6 @@ public final class ServerProcess: @unchecked Sendable {  // the Process is only 
         }
     }
 
-    /// Waits until the log contains `text`; throws after `timeout` seconds or when the process
-    /// exits first.
-    public func waitForLog(_ text: String, timeout: TimeInterval = 120) throws {
-        let deadline = Date().addingTimeInterval(timeout)
-        while Date() < deadline {
-            if log.contains(text) { return }
-            guard isRunning else {
-                if log.contains(text) { return }
-                throw HarnessError("the process exited before printing '\(text)'; log:\n\(log)")
-            }
-            usleep(100_000)
-        }
-        throw HarnessError("'\(text)' did not appear within \(Int(timeout)) s; log:\n\(log)")
-    }
-
     deinit { stop() }
 
     /// Waits until something accepts TCP connections on `host:port`, or throws after `timeout`

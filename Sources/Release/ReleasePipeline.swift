@@ -141,7 +141,7 @@ public final class ReleasePipeline: Sendable {
                 if canBuild { try? FileManager.default.removeItem(at: file) }
             }
             if !canBuild {
-                if let file = existingWheels(in: dist).values.first(where: { ReleasePipelineSupport.matches(file: $0.lastPathComponent, job: job) }) { reused[job.id] = file }
+                if let file = dwheels.values.first(where: { ReleasePipelineSupport.matches(file: $0.lastPathComponent, job: job) }) { reused[job.id] = file }
                 else { unplaceable[job.id] = "no wheel for it in '\(dist.path)' (\(config.skipBuild ? "--skip-build" : "--update-readme") builds nothing)" }
                 continue
             }

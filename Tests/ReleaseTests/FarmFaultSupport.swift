@@ -22,7 +22,11 @@ final class BackgroundRelease {
     func waitFor(_ text: String, timeout: TimeInterval = 180) async throws {
         let deadline = Date().addingTimeInterval(timeout)
         while !output.contains(text) {
-            guard process.isRunning, Date() < deadline else { try process.waitForLog(text, timeout: 0.1); return }
+            guard process.isRunning else {
+                if output.contains(text) { return }
+                throw HarnessError("wheelfarm release exited before printing '\(text)'; output:\n\(output)")
+            }
+            guard Date() < deadline else { throw HarnessError("'\(text)' did not appear within \(Int(timeout)) s; output:\n\(output)") }
             try await Task.sleep(for: .milliseconds(100))
         }
     }
