@@ -8,7 +8,7 @@ enum TestServers {
 }
 
 /// `Servers/fault_proxy.py` in front of an HTTP server on loopback: answers or breaks requests
-/// following a plan (`500`, `drop-mid`, `drop-after`, `GET:404`, …; see the script's header), then
+/// following a plan (`500`, `drop-mid`, `drop-after`, `hold`, `GET:404`, …; see the script's header), then
 /// passes everything through. Stop it with ``stop()`` (by PID).
 public final class FaultProxy: Sendable {
     /// The proxy's base URL.
@@ -32,6 +32,11 @@ public final class FaultProxy: Sendable {
     /// The planned steps taken so far, `METHOD:STEP` each.
     public var steps: [String] {
         ((try? String(contentsOf: events, encoding: .utf8)) ?? "").split(separator: "\n").map(String.init)
+    }
+
+    /// Lets requests a `hold` step keeps go on to the upstream.
+    public func letHeldRequestsGo() {
+        _ = FileManager.default.createFile(atPath: events.path + ".go", contents: nil)
     }
 
     /// Stops the proxy by PID.

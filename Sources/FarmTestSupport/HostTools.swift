@@ -3,18 +3,22 @@ import Foundation
 /// Programs a simulated build host finds first on its `PATH`: real tools with a fault or a delay
 /// in front, so the agents and the coordinator run unchanged while the host misbehaves.
 public enum HostTools {
-    /// A directory for one host with a `gcc` and `cc` that wait `compileSeconds` before each
-    /// compilation (`-c`) and then run the real compiler: a slow build host, so a test can act
-    /// while a build is under way. A build whose environment sets `HOSTTOOLS_COMPILE_SECONDS`
-    /// (e.g. through `--env`) waits that long instead, so one build can be slow on a fast host. With `corruptFirstWheel`, its `sha256sum` flips bytes in the
-    /// middle of the first wheel it is asked to hash, before hashing it: a wheel damaged on the
-    /// build host after the build wrote it (the digest then matches the damage, so only central
-    /// verification can catch it).
-    public static func make(in directory: URL, compileSeconds: Double = 0, corruptFirstWheel: Bool = false) throws -> URL {
+    /// A directory for one host with a `gcc` and `cc` that run the real compiler, except that while
+    /// the directory is ``hold(_:)``-ed each compilation (`-c`) first waits until it is
+    /// ``release(_:)``-d (at most 15 minutes): a build that stays under way for as long as a test
+    /// needs, however slowly the test itself is scheduled. With `corruptFirstWheel`, its `sha256sum` flips bytes
+    /// in the middle of the first wheel it is asked to hash, before hashing it: a wheel damaged on
+    /// the build host after the build wrote it (the digest then matches the damage, so only
+    /// central verification can catch it).
+    public static func make(in directory: URL, corruptFirstWheel: Bool = false) throws -> URL {
         try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
         let compiler = """
             #!/bin/sh
-            case " $* " in *" -c "*) sleep "${HOSTTOOLS_COMPILE_SECONDS:-\(compileSeconds)}" ;; esac
+            case " $* " in
+              *" -c "*)
+                waited=0
+                while [ -e "$(dirname "$0")/hold" ] && [ "$waited" -lt 9000 ]; do sleep 0.1; waited=$((waited + 1)); done ;;
+            esac
             exec /usr/bin/gcc "$@"
 
             """
@@ -39,6 +43,17 @@ public enum HostTools {
                 """, to: directory.appendingPathComponent("sha256sum"))
         }
         return directory
+    }
+
+    /// Makes every compilation on the host whose tools are in `directory` wait until
+    /// ``release(_:)``.
+    public static func hold(_ directory: URL) throws {
+        try Data().write(to: directory.appendingPathComponent("hold"))
+    }
+
+    /// Lets the compilations ``hold(_:)`` stopped go on.
+    public static func release(_ directory: URL) {
+        try? FileManager.default.removeItem(at: directory.appendingPathComponent("hold"))
     }
 
     /// The environment a simulated host needs to use the tools in `directory`.

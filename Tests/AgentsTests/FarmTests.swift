@@ -148,11 +148,12 @@ struct FarmTests {
         let brokenSource = try SourceArchive.make(from: broken, in: scratch)
         let dist = scratch.appendingPathComponent("dist")
 
-        // The host's compiler can be told to take its time (HOSTTOOLS_COMPILE_SECONDS): the build
-        // cancelled below waits 30 s per source file, so the cancellation lands mid-compile
-        // however loaded the machine is (a loaded test process can take seconds to react).
+        // The host's compiler can be held (HostTools.hold): the build cancelled below stays in its
+        // compile phase until the cancellation has landed, however loaded the machine is (a loaded
+        // test process can take many seconds to react).
         var skylake = FarmHosts.all[1]
-        skylake.environment = HostTools.environment(try HostTools.make(in: scratch.appendingPathComponent("tools")))
+        let tools = try HostTools.make(in: scratch.appendingPathComponent("tools"))
+        skylake.environment = HostTools.environment(tools)
         try await SSHTestFarm.withFarm([skylake]) { farm in
             let runner = BuildRunner(bundle: bundle, logger: farmLogger)
             let transport = farmTransport(farm, "skylake")
@@ -195,10 +196,10 @@ struct FarmTests {
 
             // Cancellation: stop the caller's task during the compile phase.
             let compiling = AsyncStream<Void>.makeStream()
+            try HostTools.hold(tools)
+            defer { HostTools.release(tools) }
             let task = Task {
-                var doomed = sampleRequest("wfsample-cpu", python: python, job: "doomed")
-                doomed.environment["HOSTTOOLS_COMPILE_SECONDS"] = "30"
-                return try await runner.run(doomed, on: transport, source: source, dist: dist,
+                try await runner.run(sampleRequest("wfsample-cpu", python: python, job: "doomed"), on: transport, source: source, dist: dist,
                                      onEvent: { event in if case .phase("compile", _) = event { compiling.continuation.yield() } })
             }
             var iterator = compiling.stream.makeAsyncIterator()

@@ -5,9 +5,10 @@ import Testing
 /// `wheelfarm release` through faults, on real sshd build hosts: each test ends in a complete and
 /// correct release, with nothing built twice that was verified and nothing uploaded twice.
 ///
-/// The hosts build `wfsample-cpu` (AVX2 level) with a compiler that waits a few seconds per
-/// source file, so a test can act while a build is under way; progress arrives as plain
-/// timestamped lines (`CI=true`), which the tests wait for.
+/// The hosts build `wfsample-cpu` (AVX2 level) with a compiler a test can hold
+/// (``HostTools/hold(_:)``), so a build stays under way until the test has acted, however slowly
+/// the test process is scheduled; progress arrives as plain timestamped lines (`CI=true`), which
+/// the tests wait for.
 @Suite("release through faults (sshd farm, built binary)", .serialized)
 struct ReleaseFaultTests {
     /// The release arguments for `wfsample-cpu` on amd64 in `versions`.
@@ -19,14 +20,13 @@ struct ReleaseFaultTests {
     /// Runs `body` with a farm of AVX2-level hosts named `names` (each with its own ``HostTools``),
     /// an inventory listing `listed` of them (all by default), and a dist directory; everything is
     /// removed afterwards. `body` gets the farm, the inventory, the dist directory and a scratch
-    /// directory.
-    static func withPlainFarm(_ names: [String], compileSeconds: Double = 0, corruptFirstWheel: Bool = false, listed: [String]? = nil,
+    /// directory; a host's tools are in ``tools(_:_:)``.
+    static func withPlainFarm(_ names: [String], corruptFirstWheel: Bool = false, listed: [String]? = nil,
                               _ body: (SSHTestFarm, URL, URL, URL) async throws -> Void) async throws {
         let scratch = try TestEnvironment.makeTemporaryDirectory("wheelfarm-fault")
         defer { try? FileManager.default.removeItem(at: scratch) }
         let hosts = try names.map {
-            plainHost($0, tools: try HostTools.make(in: scratch.appendingPathComponent("tools-\($0)"), compileSeconds: compileSeconds,
-                                                    corruptFirstWheel: corruptFirstWheel))
+            plainHost($0, tools: try HostTools.make(in: tools(scratch, $0), corruptFirstWheel: corruptFirstWheel))
         }
         try await SSHTestFarm.withFarm(hosts) { farm in
             let inventory = scratch.appendingPathComponent("inventory.yaml")
@@ -35,22 +35,29 @@ struct ReleaseFaultTests {
         }
     }
 
+    /// The directory of host `name`'s ``HostTools``.
+    static func tools(_ scratch: URL, _ name: String) -> URL {
+        scratch.appendingPathComponent("tools-\(name)")
+    }
+
     /// Files in the embedded default's local index for `wfsample-cpu`.
     static func indexed(_ dist: URL) -> [String] {
         ((try? FileManager.default.contentsOfDirectory(atPath: dist.appendingPathComponent("index/packages/wfsample-cpu").path)) ?? []).sorted()
     }
 
     @Test func aHostKilledMidBuildLosesItsJobToAnotherHost() async throws {
-        try await Self.withPlainFarm(["alpha", "beta"], compileSeconds: 3) { farm, inventory, dist, scratch in
+        try await Self.withPlainFarm(["alpha", "beta"]) { farm, inventory, dist, scratch in
+            for host in ["alpha", "beta"] { try HostTools.hold(Self.tools(scratch, host)) }
             let release = try BackgroundRelease(Self.arguments(inventory: inventory, dist: dist), in: scratch)
             try await release.waitFor(": compile")
             let victim = try #require(lines(release.output, containing: "started ").first?.components(separatedBy: " on ").last?.components(separatedBy: " ").first)
+            let survivor = victim == "alpha" ? "beta" : "alpha"
             farm.kill(victim)   // sshd, the build and everything else on the host die at once
+            HostTools.release(Self.tools(scratch, survivor))
             let status = await release.exitStatus()
             #expect(status == 0, "\(release.output)")
 
             let job = try #require(try ReleaseReportFile(dist: dist).jobs.first)
-            let survivor = victim == "alpha" ? "beta" : "alpha"
             #expect(job.state == "published")
             #expect(job.attempts.first?.host == victim && job.attempts.first?.outcome == "host-failed", "\(job.attempts)")
             #expect(job.attempts.last?.host == survivor && job.attempts.last?.outcome == "succeeded", "\(job.attempts)")
@@ -115,8 +122,9 @@ struct ReleaseFaultTests {
     }
 
     @Test func theCoordinatorKilledDuringABuildResumesAndStopsTheOrphanedBuild() async throws {
-        try await Self.withPlainFarm(["alpha"], compileSeconds: 4) { farm, inventory, dist, scratch in
+        try await Self.withPlainFarm(["alpha"]) { farm, inventory, dist, scratch in
             let args = Self.arguments(inventory: inventory, dist: dist, versions: "1.0.0,1.1.0")
+            try HostTools.hold(Self.tools(scratch, "alpha"))
             let first = try BackgroundRelease(args, in: scratch)
             try await first.waitFor(": compile")
             first.kill()
@@ -127,9 +135,10 @@ struct ReleaseFaultTests {
             #expect(orphans.count == 1, "expected one orphaned build on the host, found \(orphans)")
 
             let second = try BackgroundRelease(args, in: scratch)
+            try await second.waitFor("still running on alpha: stopped")
+            HostTools.release(Self.tools(scratch, "alpha"))
             #expect(await second.exitStatus() == 0, "\(second.output)")
             #expect(second.output.contains("stopping 1 build left by an interrupted run"), "\(second.output)")
-            #expect(second.output.contains("still running on alpha: stopped"), "\(second.output)")
             let stillRunning = try farm.shell(on: "alpha", running).stdout
             #expect(stillRunning.isEmpty, "builds still running on the host after the release: \(stillRunning)")
             let report = try ReleaseReportFile(dist: dist)
@@ -144,19 +153,21 @@ struct ReleaseFaultTests {
         try await Self.withPlainFarm(["alpha"]) { _, inventory, dist, scratch in
             let server = try PyPIServerHarness()
             defer { server.stop() }
-            // The first upload passes; the second is held for 4 s, long enough to kill the
-            // coordinator while it is in flight; the proxy then delivers it anyway (the index
-            // stores a file whose upload the coordinator never saw finish).
-            let proxy = try FaultProxy(upstreamPort: try #require(URLComponents(string: server.url)?.port), plan: ["pass", "hold-4"], directory: scratch)
+            // The first upload passes; the second is held until the coordinator has been killed
+            // while it is in flight; the proxy then delivers it anyway (the index stores a file
+            // whose upload the coordinator never saw finish).
+            let proxy = try FaultProxy(upstreamPort: try #require(URLComponents(string: server.url)?.port), plan: ["pass", "hold"], directory: scratch)
             defer { proxy.stop() }
             let env = ["TWINE_USERNAME": server.username, "TWINE_PASSWORD": server.password]
             let args = Self.arguments(inventory: inventory, dist: dist, versions: "1.0.0,1.1.0") + ["--repository-url", proxy.url, "--index-url", server.simpleURL]
             let first = try BackgroundRelease(args, in: scratch, environment: env)
             let deadline = Date().addingTimeInterval(300)
-            while !proxy.steps.contains("POST:hold-4") && Date() < deadline && first.process.isRunning { try await Task.sleep(for: .milliseconds(50)) }
-            #expect(proxy.steps == ["POST:pass", "POST:hold-4"], "\(first.output)")
+            while !proxy.steps.contains("POST:hold") && Date() < deadline && first.process.isRunning { try await Task.sleep(for: .milliseconds(50)) }
+            #expect(proxy.steps == ["POST:pass", "POST:hold"], "\(first.output)")
             first.kill()
+            proxy.letHeldRequestsGo()
             #expect(first.output.contains("=== Phase 2"))
+            #expect(!lines(first.output, containing: " complete").contains { $0.hasPrefix("release ") }, "the coordinator finished before it was killed")
             // Wait for the held upload to land.
             let landed = Date().addingTimeInterval(30)
             while (try server.storedFiles()).count < 2 && Date() < landed { try await Task.sleep(for: .milliseconds(100)) }
@@ -179,12 +190,15 @@ struct ReleaseFaultTests {
     }
 
     @Test func aHostAddedToTheInventoryMidRunReceivesWork() async throws {
-        try await Self.withPlainFarm(["alpha", "beta"], compileSeconds: 3, listed: ["alpha"]) { farm, inventory, dist, scratch in
+        try await Self.withPlainFarm(["alpha", "beta"], listed: ["alpha"]) { farm, inventory, dist, scratch in
+            // alpha's first build waits until beta has joined, so work is still queued when it does.
+            try HostTools.hold(Self.tools(scratch, "alpha"))
             let release = try BackgroundRelease(Self.arguments(inventory: inventory, dist: dist, versions: "1.0.0,1.1.0,1.2.0"), in: scratch)
             try await release.waitFor("started ")
             try farm.writeInventory(to: inventory)   // beta joins
+            try await release.waitFor("host beta joined")
+            HostTools.release(Self.tools(scratch, "alpha"))
             #expect(await release.exitStatus() == 0, "\(release.output)")
-            #expect(release.output.contains("host beta joined"), "\(release.output)")
             let report = try ReleaseReportFile(dist: dist)
             #expect(report.jobs.count == 3 && report.jobs.allSatisfy { $0.state == "published" })
             let builtOn = report.jobs.compactMap { $0.attempts.last?.host }
@@ -196,10 +210,15 @@ struct ReleaseFaultTests {
     }
 
     @Test func aHostRemovedFromTheInventoryMidRunGetsNoMoreWork() async throws {
-        try await Self.withPlainFarm(["alpha", "beta"], compileSeconds: 3) { farm, inventory, dist, scratch in
+        try await Self.withPlainFarm(["alpha", "beta"]) { farm, inventory, dist, scratch in
+            // Both hosts' first builds wait until beta has left, so it leaves with a build under way
+            // and work still queued.
+            for host in ["alpha", "beta"] { try HostTools.hold(Self.tools(scratch, host)) }
             let release = try BackgroundRelease(Self.arguments(inventory: inventory, dist: dist, versions: "1.0.0,1.1.0,1.2.0,1.3.0"), in: scratch)
             try await release.waitFor("on beta (attempt 1)")
             try farm.writeInventory(to: inventory, only: ["alpha"])   // beta leaves
+            try await release.waitFor("host beta left the inventory")
+            for host in ["alpha", "beta"] { HostTools.release(Self.tools(scratch, host)) }
             #expect(await release.exitStatus() == 0, "\(release.output)")
             let out = release.output
             let left = try #require(out.range(of: "host beta left the inventory"), "\(out)")

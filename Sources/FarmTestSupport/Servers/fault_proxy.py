@@ -12,11 +12,13 @@ requests of other methods pass meanwhile. Steps:
   drop-mid      read about half of the body, then close the connection (nothing forwarded)
   drop-after    forward the whole request, let the upstream store it, then close the client
                 connection without relaying the answer
-  hold-N        read the whole request, wait N seconds, then forward it (even when the client has
-                gone meanwhile) and relay the answer: an upload in flight when its client dies
+  hold          read the whole request, wait until the file EVENTS_FILE.go exists (at most 10
+                minutes), then forward it (even when the client has gone meanwhile) and relay the
+                answer: an upload in flight when its client dies
 When the plan is used up, requests pass. Each planned step taken is appended to EVENTS_FILE.
 Every answer carries "Connection: close".
 """
+import os
 import socket
 import sys
 import threading
@@ -96,14 +98,16 @@ def handle(client):
             client.sendall(b"HTTP/1.1 500 Internal Server Error\r\nContent-Type: text/plain\r\n"
                            b"Content-Length: 14\r\nConnection: close\r\n\r\ninjected fault")
             return
-        if step.startswith("hold-"):
+        if step == "hold":
             body = rest
             while len(body) < length:
                 chunk = client.recv(65536)
                 if not chunk:
                     break
                 body += chunk
-            time.sleep(float(step[5:]))
+            deadline = time.monotonic() + 600
+            while not os.path.exists(EVENTS_FILE + ".go") and time.monotonic() < deadline:
+                time.sleep(0.05)
             upstream = socket.create_connection(("127.0.0.1", UPSTREAM))
             upstream.sendall(with_close(head) + body)
             answer = b""
