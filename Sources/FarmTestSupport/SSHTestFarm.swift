@@ -354,8 +354,8 @@ public final class SSHTestFarm: @unchecked Sendable {
         try? lifeline.fileHandleForReading.close()
         lock.withLock { running[name] = process; lifelines[name] = lifeline }
 
-        // Ready when the port accepts connections.
-        let deadline = Date().addingTimeInterval(10)
+        // Ready when the port accepts connections (a loaded machine can take many seconds).
+        let deadline = Date().addingTimeInterval(60)
         while Date() < deadline {
             if !process.isRunning { break }
             if Self.canConnect(f.address, f.port) { return }
@@ -440,7 +440,7 @@ public final class SSHTestAgent: @unchecked Sendable {
         process.standardError = FileHandle.nullDevice
         try process.run()
         let agent = SSHTestAgent(socketPath: socket, process: process)
-        let deadline = Date().addingTimeInterval(5)
+        let deadline = Date().addingTimeInterval(30)
         // The socket file appears at bind(), before listen(): wait until it accepts connections.
         while !canConnectUnix(socket) {
             if Date() > deadline || !process.isRunning {
