@@ -1,6 +1,7 @@
 # wheelfarm — the two commands a newcomer needs:
 #   make demo   installs what is missing, builds, and runs the embedded default (this machine + a local index)
-#   make test   installs what is missing, builds, and runs every test (real sshd, pypiserver, pip, gcc)
+#   make test   installs what is missing (and builds a second CPython for the farm tests, once),
+#               builds, and runs every test (real sshd, pypiserver, pip, gcc)
 SWIFT ?= swift
 BIN := .build/debug/wheelfarm
 
@@ -13,6 +14,7 @@ build: setup
 	$(SWIFT) build
 
 test: build
+	bash scripts/second-python.sh
 	$(SWIFT) test
 
 demo: build

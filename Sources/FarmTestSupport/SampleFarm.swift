@@ -14,4 +14,11 @@ public enum SampleFarm {
         SimulatedHost(name: "sapphire", cpuFlags: avx512 + ["avx512_vnni", "avx512_bf16", "amx_bf16", "amx_tile", "amx_int8"]),
         SimulatedHost(name: "graviton", arch: .arm64, cpuFlags: ["fp", "asimd", "aes", "pmull", "sha1", "sha2", "crc32", "atomics", "asimddp"]),
     ]
+
+    /// ``hosts`` with the second CPython (``TestEnvironment/secondPythonBin``) first on their PATH,
+    /// so each has Python 3.11 and 3.13.
+    public static var hostsWithTwoPythons: [SimulatedHost] {
+        let path = "\(TestEnvironment.secondPythonBin.path):/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
+        return hosts.map { var host = $0; host.environment["PATH"] = path; return host }
+    }
 }

@@ -27,6 +27,17 @@ public enum TestEnvironment {
         return FileManager.default.isExecutableFile(atPath: p) ? p : "python3"
     }
 
+    /// The `bin` directory of the second CPython (3.13) that `scripts/second-python.sh` installs
+    /// (`make test` runs it); `WHEELFARM_TEST_PYTHON_PREFIX` overrides the prefix. Simulated build
+    /// hosts that put it on their PATH can build for two Python versions.
+    public static var secondPythonBin: URL {
+        let prefix = ProcessInfo.processInfo.environment["WHEELFARM_TEST_PYTHON_PREFIX"].flatMap { $0.isEmpty ? nil : $0 } ?? "/opt/cpython-3.13"
+        return URL(fileURLWithPath: prefix).appendingPathComponent("bin")
+    }
+
+    /// The second CPython's version (`3.13`).
+    public static let secondPythonVersion = "3.13"
+
     /// A program from the venv's `bin` (twine, pypi-server, …).
     public static func venvTool(_ name: String) -> String { venv.appendingPathComponent("bin/\(name)").path }
 

@@ -3,7 +3,8 @@ import Foundation
 import Testing
 
 /// `wheelfarm release` across real sshd build hosts with different CPUs, a real pypiserver and
-/// the local fake of GitHub's release API: every sample variant, for two upstream versions, is
+/// the local fake of GitHub's release API: every sample variant, for two upstream versions and two
+/// Python versions (the machine's CPython 3.11 and the 3.13 `scripts/second-python.sh` builds), is
 /// built on a host that can build it natively, pulled back, verified (ISA audit included),
 /// uploaded once and attached to its GitHub release.
 @Suite("release on an sshd farm (built binary)", .serialized)
@@ -16,11 +17,14 @@ struct FarmReleaseTests {
         let token = "ghp_farmtest\(UUID().uuidString.prefix(12))"
         let github = try FakeGitHub(token: token, directory: scratch)
         defer { github.stop() }
-        try await SSHTestFarm.withFarm(SampleFarm.hosts) { farm in
+        let second = TestEnvironment.secondPythonVersion
+        try #require(FileManager.default.isExecutableFile(atPath: TestEnvironment.secondPythonBin.appendingPathComponent("python\(second)").path),
+                     "no Python \(second) in \(TestEnvironment.secondPythonBin.path): run scripts/second-python.sh (make test does)")
+        try await SSHTestFarm.withFarm(SampleFarm.hostsWithTwoPythons) { farm in
             let inventory = farm.directory.appendingPathComponent("inventory.yaml")
             try farm.writeInventory(to: inventory)
             let dist = farm.directory.appendingPathComponent("dist")
-            let args = ["release", "--recipe", "sample", "--variant", "all", "--versions", "1.0.0,1.1.0",
+            let args = ["release", "--recipe", "sample", "--variant", "all", "--versions", "1.0.0,1.1.0", "--python-versions", "3.11,\(second)",
                         "--inventory", inventory.path, "--dist-dir", dist.path,
                         "--repository-url", server.url, "--github-repository", "wheelfarm-test/wfsample", "--github-api-url", github.apiURL]
             let env = ProcessInfo.processInfo.environment.merging([
@@ -34,11 +38,12 @@ struct FarmReleaseTests {
                 .first { $0.hasSuffix(".json") })
             let doc = try #require(try JSONSerialization.jsonObject(with: Data(contentsOf: dist.appendingPathComponent("reports/\(report)"))) as? [String: Any])
             let jobs = try #require(doc["jobs"] as? [[String: Any]])
-            #expect(jobs.count == 12)   // 5 amd64 variants and the arm64 build of wfsample-cpu, for 2 versions
+            #expect(jobs.count == 24)   // 5 amd64 variants and the arm64 build of wfsample-cpu, for 2 versions and 2 Pythons
             let expectedHost = ["wfsample-cpu-avx512": "skylake", "wfsample-cpu-avx512vnni": "cascadelake",
                                 "wfsample-cpu-avx512bf16": "cooperlake", "wfsample-cpu-amxbf16": "sapphire"]
             var wheels: [String: String] = [:]   // file → sha256
             var byRelease: [String: Set<String>] = [:]
+            var pythonTags: [String: Set<String>] = [:]   // package, version, arch → the wheels' Python tags
             for job in jobs {
                 let package = job["package"] as? String ?? "?"
                 #expect(job["state"] as? String == "published", "\(job)")
@@ -53,6 +58,8 @@ struct FarmReleaseTests {
                 #expect(checks.contains { $0["id"] as? String == "isa.excluded" && $0["outcome"] as? String == "pass" } || job["arch"] as? String == "arm64")
                 if let wheel = job["wheel"] as? String, let sha = job["sha256"] as? String {
                     wheels[wheel] = sha
+                    pythonTags["\(package) \(job["version"] as? String ?? "?") \(job["arch"] as? String ?? "?")", default: []]
+                        .insert(wheel.split(separator: "-").dropFirst(2).first.map(String.init) ?? "?")
                     byRelease["v\(job["version"] as? String ?? "?")-\(package)", default: []].insert(wheel)
                 }
             }
@@ -61,6 +68,8 @@ struct FarmReleaseTests {
             #expect(try server.storedFiles() == wheels.keys.sorted())
             for (file, sha) in wheels { #expect(try sha256Hex(server.packagesDirectory.appendingPathComponent(file)) == sha, "\(file)") }
             #expect(wheels.keys.contains { $0.hasSuffix("manylinux_2_28_aarch64.whl") })
+            // Every package, version and arch has a wheel for each Python.
+            #expect(pythonTags.count == 12 && pythonTags.values.allSatisfy { $0 == ["cp311", "cp313"] }, "\(pythonTags)")
 
             // One published GitHub release per package and version, each with its wheels attached.
             let releases = try github.state()
@@ -77,20 +86,22 @@ struct FarmReleaseTests {
             let requestsBefore = github.requests.count
             let again = try await TestProcess.wheelfarmInBackground(args, environment: env)
             #expect(again.status == 0, "\(again.stdout)")
-            #expect(again.stdout.contains("0 to build · 12 already built and verified"))
+            #expect(again.stdout.contains("0 to build · 24 already built and verified"), "\(again.stdout)")
             #expect(!again.stdout.contains(": uploaded"))
             #expect(!github.requests.dropFirst(requestsBefore).contains { $0.hasPrefix("POST") || $0.hasPrefix("PATCH") || $0.hasPrefix("DELETE") },
                     "\(github.requests.dropFirst(requestsBefore))")
             #expect(try server.storedFiles() == wheels.keys.sorted())
 
-            // A second Python version. Debian 12 has one CPython (3.11) and no other can be
-            // fetched here, so every host's probe says it has no 3.12 and cannot provision one:
-            // the 3.12 jobs are refused at placement with that finding, the rest stays done.
-            let twoPythons = try await TestProcess.wheelfarmInBackground(args + ["--python-versions", "3.11,3.12"], environment: env)
+            // A Python no host has (and none can fetch: no uv here): every host's probe says it has
+            // no 3.12 and cannot provision one, so the 3.12 jobs are refused at placement with that
+            // finding; the 3.11 ones stay done.
+            var otherArgs = args
+            otherArgs[otherArgs.firstIndex(of: "3.11,\(second)")!] = "3.11,3.12"
+            let twoPythons = try await TestProcess.wheelfarmInBackground(otherArgs, environment: env)
             #expect(twoPythons.status == 1, "\(twoPythons.stdout)")
             #expect(twoPythons.stdout.contains("12 to build · 12 already built and verified"), "\(twoPythons.stdout)")
             let refused = lines(twoPythons.stdout, containing: "failed wfsample")
-            #expect(refused.count == 12 && refused.allSatisfy { $0.contains("cp312") && $0.contains("has no Python 3.12 and cannot provision one (has 3.11)") },
+            #expect(refused.count == 12 && refused.allSatisfy { $0.contains("cp312") && $0.contains("has no Python 3.12 and cannot provision one (has 3.11, \(second))") },
                     "\(twoPythons.stdout)")
             #expect(!twoPythons.stdout.contains(": uploaded"))
             #expect(try server.storedFiles() == wheels.keys.sorted())
