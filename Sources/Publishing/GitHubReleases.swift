@@ -47,10 +47,15 @@ public struct TagTemplate: Sendable, Hashable, CustomStringConvertible {
 
     /// The tag for `wheel`.
     public func tag(for wheel: PublishableWheel) -> String {
-        template.replacingOccurrences(of: "{version}", with: wheel.version)
-            .replacingOccurrences(of: "{package}", with: wheel.projectName)
-            .replacingOccurrences(of: "{name}", with: wheel.name)
-            .replacingOccurrences(of: "{python}", with: wheel.pythonTag)
+        tag(version: wheel.version, name: wheel.name, pythonTag: wheel.pythonTag)
+    }
+
+    /// The tag for a wheel of project `name` (as METADATA writes it) at `version` for `pythonTag`.
+    public func tag(version: String, name: String, pythonTag: String) -> String {
+        template.replacingOccurrences(of: "{version}", with: version)
+            .replacingOccurrences(of: "{package}", with: ProjectName.normalise(name))
+            .replacingOccurrences(of: "{name}", with: name)
+            .replacingOccurrences(of: "{python}", with: pythonTag)
     }
 
     /// The template text.
@@ -138,6 +143,24 @@ public struct GitHubReleasePublisher: Sendable {
             }
         }
         return results
+    }
+
+    /// Which of `assets` (a release tag and a file name each) are not complete assets of their
+    /// release: no release, no asset of that name, or one that is not fully uploaded.
+    public func missing(_ assets: [(tag: String, filename: String)]) async throws -> Set<String> {
+        var missing = Set<String>()
+        for (tag, group) in Dictionary(grouping: assets, by: \.tag) {
+            var attached: [Asset] = []
+            do {
+                if let release = try await findRelease(tag: tag) { attached = try await listAssets(release: release) }
+            } catch {
+                throw PublishingError.gitHubRequestFailed(operation: "listing the assets of '\(tag)'", status: 0, serverMessage: token.scrub("\(error)"))
+            }
+            for (_, filename) in group where !attached.contains(where: { $0.name == filename && $0.state == "uploaded" }) {
+                missing.insert(filename)
+            }
+        }
+        return missing
     }
 
     // MARK: one tag

@@ -1,3 +1,4 @@
+import FarmCore
 import AsyncHTTPClient
 import Foundation
 import NIOCore
@@ -92,6 +93,48 @@ public final class HTTPTransport: Sendable {
             }
         }
         return HTTPReply(status: Int(response.status.code), headers: response.headers, body: collected)
+    }
+
+    /// What ``download(_:headers:to:)`` got.
+    struct Download: Sendable {
+        /// The status code.
+        let status: Int
+        /// The response headers.
+        let headers: HTTPHeaders
+        /// The SHA-256 and size of the body (of what was written to the file, for a 200).
+        let sha256: SHA256Digest
+        let size: Int64
+    }
+
+    /// GETs `url` and streams the body of a 200 answer into a new file at `path` (or, when `path` is
+    /// nil, only hashes it), in bounded memory whatever its size. Any other answer writes nothing;
+    /// a transfer that fails half-way removes the file.
+    func download(_ url: String, headers: [(String, String)] = [], to path: String?) async throws -> Download {
+        var request = HTTPClientRequest(url: url)
+        request.headers.add(name: "User-Agent", value: userAgent)
+        for (name, value) in headers { request.headers.add(name: name, value: value) }
+        let response = try await client.execute(request, timeout: requestTimeout)
+        var digest = StreamingDigest()
+        let status = Int(response.status.code)
+        var out: FileHandle?
+        if status == 200, let path {
+            guard FileManager.default.createFile(atPath: path, contents: nil), let handle = FileHandle(forWritingAtPath: path) else {
+                throw CocoaError(.fileWriteUnknown, userInfo: [NSFilePathErrorKey: path])
+            }
+            out = handle
+        }
+        do {
+            for try await chunk in response.body {
+                chunk.withUnsafeReadableBytes { digest.update($0) }
+                if let out { try out.write(contentsOf: Data(chunk.readableBytesView)) }
+            }
+            try out?.close()
+        } catch {
+            try? out?.close()
+            if let path, out != nil { try? FileManager.default.removeItem(atPath: path) }
+            throw error
+        }
+        return Download(status: status, headers: response.headers, sha256: digest.finalize(), size: digest.byteCount)
     }
 }
 

@@ -44,6 +44,19 @@ public struct LocalIndexPublisher: WheelPublisher {
         }
     }
 
+    /// Copies a listed file out of the index, checking its digest.
+    public func fetch(_ file: IndexedFile, to path: String) async throws {
+        guard let url = file.url.flatMap(URL.init(string:)), url.isFileURL else {
+            throw PublishingError.indexUnreadable(url: root.path, problem: "'\(file.filename)' is not a file of this index")
+        }
+        try FileManager.default.copyItem(atPath: url.path, toPath: path)
+        let copied = try StreamingDigest.file(at: path)
+        if let listed = file.sha256, listed != copied.digest {
+            try? FileManager.default.removeItem(atPath: path)
+            throw PublishingError.indexUnreadable(url: url.path, problem: "the file's SHA-256 is \(copied.digest.hex), the index lists \(listed.hex)")
+        }
+    }
+
     /// Copies `wheel` into the index and regenerates the pages, unless it is already there.
     public func publish(_ wheel: PublishableWheel, dryRun: Bool = false) async throws -> PublicationOutcome {
         try wheel.checkUnchangedSinceVerification()

@@ -150,10 +150,36 @@ struct IndexListing: Sendable {
         throw PublishingError.indexUnreadable(url: url, problem: "too many redirects")
     }
 
+    /// The SHA-256 of the file at `url`, hashed as it streams in (wheels can be far larger than
+    /// what is worth holding in memory).
     private func downloadDigest(_ url: String) async throws -> SHA256Digest {
-        let reply = try await get(url, accept: "*/*")
-        guard reply.status == 200 else { throw unreadable(url, reply) }
-        return SHA256Digest.of(reply.body)
+        try await download(url, to: nil).sha256
+    }
+
+    /// Downloads `file` to a new file at `path`, checking the SHA-256 the index states for it;
+    /// on any failure nothing is left at `path`.
+    func fetch(_ file: IndexedFile, to path: String) async throws {
+        guard let url = file.url else {
+            throw PublishingError.indexUnreadable(url: index.simpleURL, problem: "'\(file.filename)' is listed without a URL")
+        }
+        let got = try await download(url, to: path)
+        if let listed = file.sha256, listed != got.sha256 {
+            try? FileManager.default.removeItem(atPath: path)
+            throw PublishingError.indexUnreadable(url: url, problem: "the downloaded file's SHA-256 is \(got.sha256.hex), the index lists \(listed.hex)")
+        }
+    }
+
+    private func download(_ url: String, to path: String?) async throws -> HTTPTransport.Download {
+        let got: HTTPTransport.Download
+        do {
+            got = try await transport.download(url, headers: authorizationHeaders(for: url), to: path)
+        } catch let error as PublishingError {
+            throw error
+        } catch {
+            throw PublishingError.indexUnreadable(url: url, problem: "\(error)")
+        }
+        guard got.status == 200 else { throw PublishingError.indexUnreadable(url: url, problem: "status \(got.status)") }
+        return got
     }
 
     private func unreadable(_ url: String, _ reply: HTTPReply) -> PublishingError {

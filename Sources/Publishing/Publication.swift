@@ -79,6 +79,9 @@ public protocol WheelPublisher: Sendable {
     /// The files the destination already holds for `project` (empty when it does not know it),
     /// so a release can skip jobs whose wheel is published before building anything.
     func listedFiles(project: String) async throws -> [IndexedFile]
+    /// Downloads a file ``listedFiles(project:)`` returned to a new file at `path`, checking the
+    /// SHA-256 the destination lists; on failure nothing is left at `path`.
+    func fetch(_ file: IndexedFile, to path: String) async throws
 }
 
 /// How often and how patiently to retry a failed request.

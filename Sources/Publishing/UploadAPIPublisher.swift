@@ -35,6 +35,9 @@ public struct UploadAPIPublisher: WheelPublisher {
     /// The files the index lists for `project` (PyPI's JSON API or the simple API).
     public func listedFiles(project: String) async throws -> [IndexedFile] { try await listing.files(project: project) }
 
+    /// Downloads a listed file (credentials go only to the index's own host).
+    public func fetch(_ file: IndexedFile, to path: String) async throws { try await listing.fetch(file, to: path) }
+
     /// Uploads `wheel` unless the exact file is already there; see the type's documentation.
     public func publish(_ wheel: PublishableWheel, dryRun: Bool = false) async throws -> PublicationOutcome {
         try wheel.checkUnchangedSinceVerification()

@@ -299,10 +299,14 @@ public final class ReleasePipeline: Sendable {
             }
         }
 
-        // Phase 3: GitHub releases (only wheels the index accepted).
-        if let gitHub, !publishable.isEmpty {
+        // Phase 3: GitHub releases (only wheels the index accepted, and wheels the index held
+        // before this run that their release lacks).
+        if let gitHub, !publishable.isEmpty || !alreadyPublished.isEmpty {
             out("\n=== Phase 3: GitHub releases in \(gitHub.repository) ===")
-            let ready = publishable.filter { failures[$0.key] == nil }
+            let packages = Dictionary(uniqueKeysWithValues: plan.entries.map { ($0.job.id, $0.job.variant.package) })
+            let fromIndex = await fetchForGitHub(alreadyPublished, packages: packages, gitHub: gitHub,
+                                                 publishers: publisherByProject, failures: &failures)
+            let ready = publishable.filter { failures[$0.key] == nil }.merging(fromIndex) { built, _ in built }
             let results = await gitHub.publish(ready.values.sorted { $0.filename < $1.filename })
             for r in results {
                 let jobID = ready.first { $0.value.filename == r.filename }?.key
@@ -325,14 +329,17 @@ public final class ReleasePipeline: Sendable {
             let path = publishPaths[buildJob.id] ?? verified[buildJob.id]
             var state: JobState
             if let file = alreadyPublished[buildJob.id] {
+                // Published before this run; failed only when its GitHub release could not be completed.
+                let failure = failures[buildJob.id]
                 jobs.append(ReleaseReport.Job(
                     id: buildJob.id, package: job.variant.package, arch: job.arch.rawValue, python: job.python.description,
-                    version: job.publishedVersion, state: JobState.published.rawValue, attempts: [], wheel: file.filename,
+                    version: job.publishedVersion, state: (failure == nil ? JobState.published : .failed).rawValue, attempts: [], wheel: file.filename,
                     sha256: file.sha256?.hex, size: nil, checks: [], isaCounts: [:],
-                    publications: ["on \(destination) before this run"], detail: nil))
+                    publications: ["on \(destination) before this run"] + (publications[buildJob.id] ?? []), detail: failure))
                 try? journal.setJob(run: runID, job: JobRecord(jobID: buildJob.id, package: job.variant.package, arch: job.arch.rawValue,
                                                                python: job.python.description, version: job.version.description,
-                                                               state: .published, wheel: file.filename, detail: "published before this run"))
+                                                               state: failure == nil ? .published : .failed, wheel: file.filename,
+                                                               detail: failure ?? "published before this run"))
                 continue
             }
             if let reason = unplaceable[buildJob.id] { state = .unplaceable; failures[buildJob.id] = failures[buildJob.id] ?? reason }
@@ -495,6 +502,47 @@ public final class ReleasePipeline: Sendable {
             }
         }
         return onIndex
+    }
+
+    /// Wheels the destination held before this run (so none was built) whose GitHub release lacks
+    /// them, by job id: each is downloaded from the destination (its listed SHA-256 checked) into
+    /// `<dist>/.wheelfarm/from-index`, and verified exactly as a fresh build is before it may be
+    /// attached. A run after a lost dist directory, or one whose GitHub phase failed, thus still
+    /// completes every release without rebuilding anything. A wheel that cannot be fetched or
+    /// fails verification is a failure of its job and is not attached.
+    func fetchForGitHub(_ files: [String: IndexedFile], packages: [String: String], gitHub: GitHubReleasePublisher,
+                        publishers: [String: any WheelPublisher], failures: inout [String: String]) async -> [String: PublishableWheel] {
+        let wanted = files.sorted { $0.value.filename < $1.value.filename }.compactMap { jobID, file -> (jobID: String, tag: String, file: IndexedFile)? in
+            guard let name = WheelFilename(file.filename), let package = packages[jobID] else { return nil }
+            return (jobID, gitHub.tagTemplate.tag(version: name.version, name: package, pythonTag: name.pythonTags.joined(separator: ".")), file)
+        }
+        guard !wanted.isEmpty else { return [:] }
+        let missing: Set<String>
+        do {
+            missing = try await gitHub.missing(wanted.map { ($0.tag, $0.file.filename) })
+        } catch {
+            out("  ✗ cannot tell which wheels published before this run their GitHub releases lack: \(error)")
+            for w in wanted { failures[w.jobID] = "GitHub release: \(error)" }
+            return [:]
+        }
+        let directory = configuration.distDir.appendingPathComponent(".wheelfarm/from-index")
+        var fetched: [String: PublishableWheel] = [:]
+        for w in wanted where missing.contains(w.file.filename) {
+            guard let package = packages[w.jobID], let publisher = publishers[package] else { continue }
+            let path = directory.appendingPathComponent(w.file.filename).path
+            do {
+                try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+                try? FileManager.default.removeItem(atPath: path)
+                try await publisher.fetch(w.file, to: path)
+                fetched[w.jobID] = try await publicationVerifier.verifiedForPublishing(wheelAt: path)
+                out("  ↓ \(w.file.filename): fetched from \(publisher.destination) and verified, for its GitHub release")
+            } catch {
+                try? FileManager.default.removeItem(atPath: path)
+                failures[w.jobID] = "GitHub release: the copy on \(publisher.destination) was not attached: \(error)"
+                out("  ✗ \(w.file.filename): not attached to its GitHub release: \(error)")
+            }
+        }
+        return fetched
     }
 
     /// `.whl` files directly in the dist directory, by file name.

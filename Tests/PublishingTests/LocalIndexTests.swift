@@ -56,6 +56,24 @@ struct LocalIndexTests {
         #expect(try StreamingDigest.file(at: downloads.appendingPathComponent(a.filename).path).digest == a.sha256)
     }
 
+    @Test("a listed file is fetched byte-identical; a damaged one is refused and leaves nothing behind")
+    func fetchListed() async throws {
+        let scratch = try Scratch()
+        let publisher = LocalIndexPublisher(root: scratch.path("index"), logger: LogCapture().logger())
+        let wheel = try await publishableWheel("wf-local-fetch", "1.0.0", in: scratch.path("dist"))
+        #expect(try await publisher.publish(wheel) == .uploaded(attempts: 1))
+        let listed = try #require(try await publisher.listedFiles(project: "wf-local-fetch").first)
+        let fetched = scratch.path("fetched.whl").path
+        try await publisher.fetch(listed, to: fetched)
+        #expect(try StreamingDigest.file(at: fetched) == (wheel.sha256, wheel.size))
+
+        let stored = scratch.path("index/packages/wf-local-fetch").appendingPathComponent(wheel.filename)
+        try Data("not the wheel".utf8).write(to: stored)
+        let again = scratch.path("again.whl").path
+        await #expect(throws: PublishingError.self) { try await publisher.fetch(listed, to: again) }
+        #expect(!FileManager.default.fileExists(atPath: again))
+    }
+
     @Test("a different file under a published name is refused with the next .postN")
     func burnt() async throws {
         let scratch = try Scratch()

@@ -44,6 +44,32 @@ struct UploadAPITests {
         #expect(!log.text.contains(server.password))
     }
 
+    @Test("a listed file is fetched byte-identical; one whose bytes differ from the listed digest leaves nothing behind")
+    func fetchListed() async throws {
+        let server = try PyPIServerHarness()
+        defer { server.stop() }
+        let scratch = try Scratch()
+        let wheel = try await publishableWheel("wf-fetch-demo", "1.0.0", in: scratch.path("dist"))
+        try await withTransport { transport in
+            let publisher = UploadAPIPublisher(index: try PackageIndex(uploadURL: server.url), credentials: credentials(server),
+                                               transport: transport, retry: quickRetry, logger: LogCapture().logger())
+            #expect(try await publisher.publish(wheel) == .uploaded(attempts: 1))
+            let listed = try #require(try await publisher.listedFiles(project: "wf-fetch-demo").first)
+            #expect(listed.filename == wheel.filename && listed.sha256 == wheel.sha256)
+            let fetched = scratch.path("fetched.whl").path
+            try await publisher.fetch(listed, to: fetched)
+            #expect(try StreamingDigest.file(at: fetched) == (wheel.sha256, wheel.size))
+
+            let wrong = IndexedFile(filename: listed.filename, sha256: SHA256Digest.of(Data("other".utf8)), url: listed.url)
+            let again = scratch.path("again.whl").path
+            await #expect(throws: PublishingError.self) { try await publisher.fetch(wrong, to: again) }
+            #expect(!FileManager.default.fileExists(atPath: again))
+            let missing = IndexedFile(filename: listed.filename, sha256: nil, url: (listed.url ?? "") + "-gone")
+            await #expect(throws: PublishingError.self) { try await publisher.fetch(missing, to: again) }
+            #expect(!FileManager.default.fileExists(atPath: again))
+        }
+    }
+
     @Test("a 409 or a 400 'already exists' after upload is resolved by the listing", arguments: ["wheelfarm/0.1", "wheelfarm (twine-compatible)"])
     func duplicateAfterUpload(userAgent: String) async throws {
         let server = try PyPIServerHarness()

@@ -121,6 +121,61 @@ struct ReleaseFaultTests {
         }
     }
 
+    @Test func aWheelPublishedBeforeTheRunIsAttachedToItsGitHubReleaseFromTheIndexOnlyIfItVerifies() async throws {
+        try await Self.withPlainFarm(["alpha"]) { _, inventory, dist, scratch in
+            let server = try PyPIServerHarness()
+            defer { server.stop() }
+            let token = "ghp_fromindex\(UUID().uuidString.prefix(12))"
+            let github = try FakeGitHub(token: token, directory: scratch)
+            defer { github.stop() }
+            let env = ["TWINE_USERNAME": server.username, "TWINE_PASSWORD": server.password, "GITHUB_TOKEN": token]
+
+            // Published to the index, GitHub skipped.
+            let first = try BackgroundRelease(Self.arguments(inventory: inventory, dist: dist) + ["--repository-url", server.url], in: scratch, environment: env)
+            #expect(await first.exitStatus() == 0, "\(first.output)")
+            let stored = try server.storedFiles()
+            try #require(stored.count == 1)
+            let onIndex = server.packagesDirectory.appendingPathComponent(stored[0])
+            let good = try Data(contentsOf: onIndex)
+
+            // From a fresh dist directory (another machine, or the old one lost), with GitHub set up.
+            let fresh = scratch.appendingPathComponent("dist-fresh")
+            let args = Self.arguments(inventory: inventory, dist: fresh).filter { $0 != "--skip-github" }
+                + ["--repository-url", server.url, "--github-repository", "wheelfarm-test/wfsample", "--github-api-url", github.apiURL]
+
+            // The index's copy is damaged (an index listing a digest of the damaged bytes): it is
+            // fetched, fails verification and is not attached; the run fails.
+            var damaged = good
+            damaged.replaceSubrange(good.count / 3..<(good.count / 3 + 14), with: Data("CORRUPTCORRUPT".utf8))
+            try damaged.write(to: onIndex)
+            let refused = try BackgroundRelease(args, in: scratch, environment: env)
+            #expect(await refused.exitStatus() == 1, "\(refused.output)")
+            #expect(refused.output.contains("0 to build") && lines(refused.output, containing: "started ").isEmpty, "\(refused.output)")
+            #expect(refused.output.contains("\(stored[0]): not attached to its GitHub release"), "\(refused.output)")
+            let noAssets = try github.state()
+            #expect(noAssets.allSatisfy { $0.assets.isEmpty }, "\(noAssets)")
+
+            // The index's copy intact: fetched, verified, attached, the release published; nothing built or uploaded.
+            try good.write(to: onIndex)
+            let attached = try BackgroundRelease(args, in: scratch, environment: env)
+            #expect(await attached.exitStatus() == 0, "\(attached.output)")
+            #expect(attached.output.contains("\(stored[0]): fetched from"), "\(attached.output)")
+            #expect(lines(attached.output, containing: "started ").isEmpty && !attached.output.contains("=== Phase 2"), "\(attached.output)")
+            let releases = try github.state()
+            #expect(releases.count == 1 && releases.first?.draft == false && releases.first?.assets.map(\.name) == stored, "\(releases)")
+            #expect(releases.first?.assets.first?.sha256 == (try sha256Hex(onIndex)))
+            #expect(try server.storedFiles() == stored)
+            for out in [refused.output, attached.output] { #expect(!out.contains(token) && !out.contains(server.password)) }
+
+            // Once attached, nothing is fetched or sent again.
+            let before = github.requests.count
+            let again = try BackgroundRelease(args, in: scratch, environment: env)
+            #expect(await again.exitStatus() == 0, "\(again.output)")
+            #expect(!again.output.contains("fetched from"), "\(again.output)")
+            #expect(!github.requests.dropFirst(before).contains { !$0.hasPrefix("GET") }, "\(github.requests.dropFirst(before))")
+        }
+    }
+
     @Test func theCoordinatorKilledDuringABuildResumesAndStopsTheOrphanedBuild() async throws {
         try await Self.withPlainFarm(["alpha"]) { farm, inventory, dist, scratch in
             let args = Self.arguments(inventory: inventory, dist: dist, versions: "1.0.0,1.1.0")
