@@ -41,7 +41,9 @@ struct PlanCommand: AsyncParsableCommand {
         let pythons = Set(jobs.map(\.python)).count
         let arches = Set(jobs.map(\.arch)).sorted().map(\.rawValue).joined(separator: ", ")
         var out = "recipe \(recipe.name) · inventory \(inventoryOptions.inventoryPath) · \(jobs.count) job\(jobs.count == 1 ? "" : "s")"
-        out += " (\(versions) version\(versions == 1 ? "" : "s") × \(variants) variant\(variants == 1 ? "" : "s") × \(pythons) Python\(pythons == 1 ? "" : "s"); arches: \(arches.isEmpty ? "none" : arches))\n\n"
+        out += " (\(versions) version\(versions == 1 ? "" : "s") × \(variants) variant\(variants == 1 ? "" : "s") × \(pythons) Python\(pythons == 1 ? "" : "s"); arches: \(arches.isEmpty ? "none" : arches))\n"
+        if let note = JobMatrix.abi3Note(recipe: recipe, selection: selection.selection) { out += "\(note)\n" }
+        out += "\n"
         var table = TextTable("JOB", "HOSTS ABLE TO BUILD IT")
         for e in analysis.entries {
             table.add(e.job.id, e.eligible.isEmpty ? "— none" : e.eligible.map(\.name).joined(separator: ", "))

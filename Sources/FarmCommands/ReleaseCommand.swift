@@ -142,6 +142,7 @@ struct ReleaseCommand: AsyncParsableCommand {
         configuration.dryRun = dryRun
         configuration.updateReadme = updateReadme ? URL(fileURLWithPath: readme) : nil
         configuration.arguments = ["wheelfarm"] + CommandLine.arguments.dropFirst()
+        configuration.notes = JobMatrix.abi3Note(recipe: recipe, selection: selection.selection).map { [$0] } ?? []
 
         let recipeForGate = recipe
         let jobsForGate = jobs.map { ($0, ReleasePipelineSupport.expectation(for: $0, recipe: recipe)) }

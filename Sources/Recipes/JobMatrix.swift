@@ -29,7 +29,7 @@ public enum JobMatrix {
     public static func expand(recipe: Recipe, selection: JobSelection) throws(SelectionError) -> [BuildJob] {
         let variants = try variants(selection.variant, in: recipe)
         let versions = try versions(selection.versions, recipe: recipe)
-        let pythons = try selection.pythons.map { text throws(SelectionError) in try PythonVersion.parseSelection(text) } ?? recipe.defaultPythons
+        let pythons = try pythons(selection.pythons, recipe: recipe)
         let arches = try platform(selection.platform)
         var suffix: String?
         if let raw = selection.versionSuffix, !raw.isEmpty {
@@ -52,6 +52,23 @@ public enum JobMatrix {
             }
         }
         return jobs
+    }
+
+    /// The Python versions to build for: the selection (or the recipe's default); for an
+    /// ``Recipe/abi3`` recipe only the lowest of them, whose wheel serves the others too.
+    public static func pythons(_ text: String?, recipe: Recipe) throws(SelectionError) -> [PythonVersion] {
+        let selected = try text.map { text throws(SelectionError) in try PythonVersion.parseSelection(text) } ?? recipe.defaultPythons
+        guard recipe.abi3, let lowest = selected.min() else { return selected }
+        return [lowest]
+    }
+
+    /// For an ``Recipe/abi3`` recipe asked for several Pythons, a line saying that one build
+    /// serves them all (nil otherwise).
+    public static func abi3Note(recipe: Recipe, selection: JobSelection) -> String? {
+        guard recipe.abi3, let selected = try? selection.pythons.map({ text throws(SelectionError) in try PythonVersion.parseSelection(text) }) ?? recipe.defaultPythons,
+              let lowest = selected.min(), selected.count > 1 else { return nil }
+        let others = selected.filter { $0 != lowest }.map(\.description).joined(separator: ", ")
+        return "\(recipe.name) wheels use the stable ABI (abi3): each is built once, with Python \(lowest), and serves Python \(others) too"
     }
 
     /// Resolves `--variant` (short names, package names, `all`, comma lists).

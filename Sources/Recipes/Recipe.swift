@@ -28,6 +28,10 @@ public struct Recipe: Sendable, Hashable, Codable {
     public var defaultVersions: [PEP440Version] = []
     /// The name of the upstream version option in the old script (`vllm-versions`), accepted as an alias.
     public var versionOption: String?
+    /// Whether the wheels use CPython's stable ABI (`cp38-abi3`): one wheel then serves every
+    /// Python from its tag on, so a release builds each variant, arch and version once, with the
+    /// lowest selected Python, instead of once per Python.
+    public var abi3: Bool = false
 
     public init(name: String, summary: String = "", source: String, buildStep: String, module: String,
                 requiredFiles: [String] = [], versionFile: String? = nil, env: [String: String] = [:],

@@ -5,7 +5,7 @@ import Foundation
 public enum RecipeLoader {
     static let recipeKeys = [
         "name", "summary", "source", "build_step", "module", "required_files", "version_file", "version_option",
-        "default_variant", "default_pythons", "default_versions", "env", "variants",
+        "default_variant", "default_pythons", "default_versions", "env", "variants", "abi3",
     ]
     static let variantKeys = ["package", "short", "estimated_minutes", "env", "min_gcc", "compiler_flags", "arches", "isa"]
     static let requirementKeys = ["requires", "forbids"]
@@ -82,6 +82,14 @@ public enum RecipeLoader {
             env: fields["env"].map(c.stringMap) ?? [:], variants: variants, defaultVariant: defaultVariant,
             defaultPythons: pythons, versionOption: fields["version_option"].flatMap(c.string))
         recipe.defaultVersions = versions
+        if let v = fields["abi3"] {
+            switch c.string(v)?.lowercased() {
+            case "true"?: recipe.abi3 = true
+            case "false"?: recipe.abi3 = false
+            case let other?: c.report(v, "expected true or false, found '\(other)'")
+            case nil: break
+            }
+        }
         if !c.diagnostics.isEmpty { throw ConfigurationError(kind: "recipe", diagnostics: c.diagnostics) }
         return recipe
     }

