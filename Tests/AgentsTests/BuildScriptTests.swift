@@ -188,9 +188,14 @@ struct BuildScriptTests {
     func cancel() throws {
         defer { try? FileManager.default.removeItem(at: scratch) }
         let job = jobID("cancel")
+        // The compiler is held (HostTools), so the build is still compiling when cancel.sh runs.
+        let tools = try HostTools.make(in: scratch.appendingPathComponent("tools"))
+        try HostTools.hold(tools)
+        defer { HostTools.release(tools) }
         let process = Process()
         process.executableURL = Scripts.agents.appendingPathComponent("build.sh")
         process.arguments = args(job: job, package: "wfsample-cpu")
+        process.environment = ProcessInfo.processInfo.environment.merging(HostTools.environment(tools)) { $1 }
         let out = Pipe()
         process.standardOutput = out
         process.standardError = FileHandle.nullDevice

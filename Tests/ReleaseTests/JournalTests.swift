@@ -62,11 +62,12 @@ struct JournalTests {
             fcntl.flock(f, fcntl.LOCK_EX)
             f.seek(0); f.truncate(); f.write('4242'); f.flush()
             open(sys.argv[2], 'w').close()
-            time.sleep(60)
+            time.sleep(600)
             """, lockFile, ready]
         try holder.run()
         defer { if holder.isRunning { kill(holder.processIdentifier, SIGKILL); holder.waitUntilExit() } }
-        for _ in 0..<100 where !FileManager.default.fileExists(atPath: ready) { Thread.sleep(forTimeInterval: 0.05) }
+        for _ in 0..<1200 where !FileManager.default.fileExists(atPath: ready) { Thread.sleep(forTimeInterval: 0.05) }
+        try #require(FileManager.default.fileExists(atPath: ready), "the lock holder did not start within a minute")
         #expect(throws: (any Error).self) { _ = try CoordinatorLock(distDir: dist) }
         do { _ = try CoordinatorLock(distDir: dist) } catch {
             #expect("\(error)".contains("another wheelfarm coordinator (pid 4242)"))

@@ -202,7 +202,9 @@ struct SSHTransportTests {
         try await SSHTestFarm.withFarm([SimulatedHost(name: "builder")]) { farm in
             let t = transport(farm)
             let remote = farm.directory.appendingPathComponent("big.whl").path
-            try await t.checkedRun(ExecRequest("truncate -s 1G \(remote)"))
+            // 8 GiB (sparse on the host): a minute of transfer, so the kill lands mid-download however slowly
+            // this test is scheduled on a loaded machine.
+            try await t.checkedRun(ExecRequest("truncate -s 8G \(remote)"))
             let local = farm.directory.appendingPathComponent("downloads")
             try FileManager.default.createDirectory(at: local, withIntermediateDirectories: true)
             let download = Task {
