@@ -604,7 +604,7 @@ public final class ReleasePipeline: Sendable {
         else {
             out("\n[DRY RUN] Phase 2: would publish each verified wheel to \(publishers.destination) (skipping files already there with the same SHA-256)")
             if config.skipGitHub || makeGitHub == nil { out("[DRY RUN] Phase 3: no GitHub release\(config.skipGitHub ? " (--skip-github)" : " (no repository configured)")") }
-            else { out("[DRY RUN] Phase 3: would create or complete the GitHub release of each tag and attach every wheel") }
+            else { out("[DRY RUN] Phase 3: would create or complete the GitHub release of each tag and attach every wheel (a wheel published before this run that its release lacks is fetched from the index and verified first)") }
         }
         let report = ReleaseReport(runID: "dry-run", recipe: config.recipe.name, startedAt: startedAt, finishedAt: Date(),
                                    status: "dry-run", hosts: config.inventory.hosts.map(\.name), jobs: [])
