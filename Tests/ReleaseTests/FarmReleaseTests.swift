@@ -107,4 +107,56 @@ struct FarmReleaseTests {
             #expect(try server.storedFiles() == wheels.keys.sorted())
         }
     }
+
+    /// A recipe whose wheels use the stable ABI (the sample built with `WFSAMPLE_ABI3`, as vLLM's
+    /// are): asked for two Pythons, the release builds one `cp311-abi3` wheel, which both Pythons
+    /// install from the index and run; asked later for the other Python alone, it builds nothing.
+    @Test func anABI3RecipeBuildsOneWheelThatBothPythonsInstall() async throws {
+        let second = TestEnvironment.secondPythonVersion
+        let secondPython = TestEnvironment.secondPythonBin.appendingPathComponent("python\(second)").path
+        try #require(FileManager.default.isExecutableFile(atPath: secondPython), "no Python \(second): run scripts/second-python.sh (make test does)")
+        let scratch = try TestEnvironment.makeTemporaryDirectory("wheelfarm-abi3")
+        defer { try? FileManager.default.removeItem(at: scratch) }
+        let server = try PyPIServerHarness()
+        defer { server.stop() }
+        let recipe = scratch.appendingPathComponent("sample-abi3.yaml")
+        try (try String(contentsOf: TestEnvironment.repositoryRoot.appendingPathComponent("recipes/sample.yaml"), encoding: .utf8)
+             + "\nabi3: true\nenv:\n  WFSAMPLE_ABI3: \"1\"\n").write(to: recipe, atomically: true, encoding: .utf8)
+        try await SSHTestFarm.withFarm([SampleFarm.hostsWithTwoPythons[0]]) { farm in
+            let inventory = farm.directory.appendingPathComponent("inventory.yaml")
+            try farm.writeInventory(to: inventory)
+            func release(pythons: String, dist: String) async throws -> ProcessResult {
+                try await TestProcess.wheelfarmInBackground(
+                    ["release", "--recipe", recipe.path, "--variant", "noavx512", "--platform", "linux/amd64", "--versions", "1.0.0",
+                     "--python-versions", pythons, "--inventory", inventory.path, "--dist-dir", farm.directory.appendingPathComponent(dist).path,
+                     "--repository-url", server.url, "--skip-github"],
+                    environment: ProcessInfo.processInfo.environment.merging(["CI": "true", "TWINE_USERNAME": server.username, "TWINE_PASSWORD": server.password]) { $1 })
+            }
+            let wheel = "wfsample_cpu-1.0.0-cp311-abi3-manylinux_2_28_x86_64.whl"
+            let r = try await release(pythons: "3.11,\(second)", dist: "dist")
+            #expect(r.status == 0, "\(r.stdout)\n\(r.stderr)")
+            #expect(r.stdout.contains("sample wheels use the stable ABI (abi3): each is built once, with Python 3.11, and serves Python \(second) too"), "\(r.stdout)")
+            #expect(r.stdout.contains("1 to build"), "\(r.stdout)")
+            #expect(try server.storedFiles() == [wheel])
+
+            // Each Python installs it from the index and runs its compiled kernels.
+            for (i, python) in ["/usr/bin/python3", secondPython].enumerated() {
+                let venv = scratch.appendingPathComponent("venv\(i)")
+                #expect(try TestProcess.run(python, ["-m", "venv", venv.path]).status == 0)
+                let pip = try TestProcess.run(venv.appendingPathComponent("bin/pip").path, [
+                    "install", "--no-deps", "--no-cache-dir", "--disable-pip-version-check", "--index-url", server.simpleURL, "wfsample-cpu==1.0.0"])
+                #expect(pip.status == 0 && pip.stdout.contains(wheel), "\(python): \(pip.stdout)\n\(pip.stderr)")
+                let run = try TestProcess.run(venv.appendingPathComponent("bin/python").path, [
+                    "-c", "import sys, wfsample; print('%d.%d' % sys.version_info[:2], wfsample.dot([1, 2], [3, 4]), wfsample.isa())"])
+                #expect(run.status == 0, "\(python): \(run.stderr)")
+                #expect(run.stdout.hasSuffix(" 11.0 ('avx2', 'scalar')\n") && run.stdout.hasPrefix(i == 0 ? "3.11 " : "\(second) "), "\(run.stdout)")
+            }
+
+            // The other Python alone, from a fresh dist directory: the abi3 wheel on the index serves it.
+            let again = try await release(pythons: second, dist: "dist-fresh")
+            #expect(again.status == 0, "\(again.stdout)")
+            #expect(again.stdout.contains("0 to build") && again.stdout.contains("already published as \(wheel)"), "\(again.stdout)")
+            #expect(try server.storedFiles() == [wheel])
+        }
+    }
 }

@@ -15,6 +15,8 @@ Environment (as vLLM reads its VLLM_CPU_* variables):
                                path. When it differs from the interpreter's machine, this is a cross
                                build: CC/LDSHARED must name a cross compiler.
   WFSAMPLE_EXTRA_CFLAGS        extra compiler flags appended to the computed ones.
+  WFSAMPLE_ABI3                when CMake-true, builds against CPython's stable ABI (3.11 and later), as
+                               vLLM does: one cp311-abi3 wheel serves every Python from 3.11 on.
   MAX_JOBS                     parallel compile jobs, as vLLM reads it.
 """
 
@@ -64,7 +66,7 @@ BUILD_MACHINE = normalise_arch(platform.machine())
 HOST_FLAGS = cpuinfo_flags()
 
 sources = ["csrc/module.c", "csrc/scalar.c"]
-cflags = ["-O2", "-std=c11"]
+cflags = ["-O2", "-std=c11", "-Werror=implicit-function-declaration"]
 paths = []
 
 if TARGET == "x86_64":
@@ -101,6 +103,10 @@ else:
 
 cflags += shlex.split(os.environ.get("WFSAMPLE_EXTRA_CFLAGS", ""))
 macros = [("WFSAMPLE_HAVE_" + p.upper(), "1") for p in paths]
+ABI3 = cmake_true("WFSAMPLE_ABI3")
+if ABI3:
+    macros.append(("Py_LIMITED_API", "0x030B0000"))
+    log("stable ABI: cp311-abi3")
 log("target %s, ISA paths: %s, flags: %s" % (TARGET, " ".join(paths) or "none", " ".join(cflags)))
 
 
@@ -158,8 +164,10 @@ setup(
             include_dirs=["csrc"],
             define_macros=macros,
             extra_compile_args=cflags,
+            py_limited_api=ABI3,
         )
     ],
+    options={"bdist_wheel": {"py_limited_api": "cp311"}} if ABI3 else {},
     cmdclass={"build_ext": BuildExt},
     zip_safe=False,
 )

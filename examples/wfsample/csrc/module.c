@@ -70,18 +70,20 @@ static const char *choose(const char *requested, const char *const *family) {
     return "scalar";
 }
 
+/* Only functions of the stable ABI (no PySequence_Fast_* or PyTuple_SET_ITEM macros), so the same
+ * source builds with and without Py_LIMITED_API (WFSAMPLE_ABI3). */
 static int to_floats(PyObject *seq, float **out, Py_ssize_t *n) {
-    PyObject *fast = PySequence_Fast(seq, "expected a sequence of numbers");
-    if (!fast) return -1;
-    *n = PySequence_Fast_GET_SIZE(fast);
+    PyObject *list = PySequence_List(seq);
+    if (!list) return -1;
+    *n = PyList_Size(list);
     *out = malloc(sizeof(float) * (size_t)(*n ? *n : 1));
-    if (!*out) { Py_DECREF(fast); PyErr_NoMemory(); return -1; }
+    if (!*out) { Py_DECREF(list); PyErr_NoMemory(); return -1; }
     for (Py_ssize_t i = 0; i < *n; i++) {
-        double v = PyFloat_AsDouble(PySequence_Fast_GET_ITEM(fast, i));
-        if (v == -1.0 && PyErr_Occurred()) { free(*out); Py_DECREF(fast); return -1; }
+        double v = PyFloat_AsDouble(PyList_GetItem(list, i));   /* borrowed */
+        if (v == -1.0 && PyErr_Occurred()) { free(*out); Py_DECREF(list); return -1; }
         (*out)[i] = (float)v;
     }
-    Py_DECREF(fast);
+    Py_DECREF(list);
     return 0;
 }
 
@@ -178,12 +180,15 @@ done:
 static PyObject *py_isa(PyObject *self, PyObject *unused) {
     PyObject *t = PyTuple_New((Py_ssize_t)N_PATHS);
     if (!t) return NULL;
-    for (size_t i = 0; i < N_PATHS; i++) PyTuple_SET_ITEM(t, (Py_ssize_t)i, PyUnicode_FromString(compiled_paths[i]));
+    for (size_t i = 0; i < N_PATHS; i++) {
+        PyObject *name = PyUnicode_FromString(compiled_paths[i]);
+        if (!name || PyTuple_SetItem(t, (Py_ssize_t)i, name)) { Py_DECREF(t); return NULL; }
+    }
     return t;
 }
 
 static PyObject *py_usable(PyObject *self, PyObject *arg) {
-    const char *path = PyUnicode_AsUTF8(arg);
+    const char *path = PyUnicode_AsUTF8AndSize(arg, NULL);   /* stable ABI since 3.10 (PyUnicode_AsUTF8: 3.13) */
     if (!path) return NULL;
     return PyBool_FromLong(compiled(path) && cpu_has(path));
 }
