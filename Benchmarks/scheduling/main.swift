@@ -21,13 +21,13 @@ do {
     farm = try InventoryLoader.load(path: root + "/inventory/example-farm.yaml")
     recipe = try RecipeLoader.load(path: root + "/recipes/vllm-cpu.yaml")
     jobs = try JobMatrix.expand(recipe: recipe, selection: JobSelection(
-        variant: "all", versions: "0.10.0,0.11.0,0.12.0", pythons: "3.10-3.13", platform: "auto"))
+        variant: "all", versions: "0.9.0,0.9.1,0.9.2,0.10.0,0.10.1,0.10.2,0.11.0,0.11.1,0.11.2,0.12.0,0.12.1,0.13.0", pythons: "3.10-3.13", platform: "auto"))
 } catch { fail("\(error)") }
 
 func hours(_ s: Double) -> String { String(format: "%6.2f h", s / 3600) }
 func ratio(_ x: Double) -> String { String(format: "%.3f", x) }
 
-print("== makespan: \(jobs.count) vLLM jobs (5 variants, Python 3.10-3.13, 3 versions) on inventory/example-farm.yaml (\(farm.hosts.count) hosts)")
+print("== makespan: \(jobs.count) vLLM jobs (5 variants, 12 versions; abi3 wheels, so Python 3.10-3.13 is one build each) on inventory/example-farm.yaml (\(farm.hosts.count) hosts)")
 print("   durations: the recipe's estimated_minutes / host speed\n")
 
 func simulate(_ strategy: PlacementPolicy.Strategy, jitter: Double = 0, seed: UInt64 = 1, incidents: [Incident] = []) -> SimulationResult {

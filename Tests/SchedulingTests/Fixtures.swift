@@ -40,9 +40,11 @@ enum Fixture {
     }
 
     /// The benchmark release: every vLLM variant, Pythons 3.10–3.13, three upstream versions.
+    /// Twelve vLLM versions, every variant: 72 builds (the wheels are abi3, so the four Pythons
+    /// asked for are one build each).
     static func vllmRelease() throws -> [BuildJob] {
         try JobMatrix.expand(recipe: vllmRecipe, selection: JobSelection(
-            variant: "all", versions: "0.10.0,0.11.0,0.12.0", pythons: "3.10-3.13", platform: "auto"))
+            variant: "all", versions: "0.9.0,0.9.1,0.9.2,0.10.0,0.10.1,0.10.2,0.11.0,0.11.1,0.11.2,0.12.0,0.12.1,0.13.0", pythons: "3.10-3.13", platform: "auto"))
     }
 }
 

@@ -6,7 +6,7 @@ import Testing
 @Suite("simulate command")
 struct SimulateCommandTests {
     let release = ["simulate", "--inventory", "inventory/example-farm.yaml", "--variant", "all",
-                   "--versions", "0.10.0,0.11.0,0.12.0", "--python-versions", "3.10-3.13"]
+                   "--versions", "0.9.0,0.9.1,0.9.2,0.10.0,0.10.1,0.10.2,0.11.0,0.11.1,0.11.2,0.12.0,0.12.1,0.13.0", "--python-versions", "3.10-3.13"]   // 72 builds (abi3: one per variant, arch and version)
 
     struct Document: Decodable {
         struct Host: Decodable { var name: String; var utilisation: Double; var busySeconds: Double }
