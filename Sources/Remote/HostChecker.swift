@@ -1,4 +1,5 @@
 import struct Inventory.Host
+import FarmCore
 import Foundation
 import Inventory
 import Logging
@@ -104,9 +105,4 @@ public enum HostChecker {
         await transport.close()
         return result
     }
-}
-
-extension Duration {
-    /// The duration in seconds as a `Double`.
-    var seconds: Double { Double(components.seconds) + Double(components.attoseconds) / 1e18 }
 }

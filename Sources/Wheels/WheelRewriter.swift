@@ -98,10 +98,7 @@ public struct WheelRewriter: Sendable {
         let clock = ContinuousClock()
         let start = clock.now
         var timings = Timings()
-        func seconds(since t: ContinuousClock.Instant) -> Double {
-            let d = clock.now - t
-            return Double(d.components.seconds) + Double(d.components.attoseconds) / 1e18
-        }
+        func seconds(since t: ContinuousClock.Instant) -> Double { (clock.now - t).seconds }
         let before = await verifier.verify(path: path, expectation: expectation)
         timings.verifyBefore = seconds(since: start)
         guard before.passed else {
@@ -123,8 +120,7 @@ public struct WheelRewriter: Sendable {
         async let synced: Double = Self.onThread {
             let t = clock.now
             try Self.sync(path: plan.temporaryPath)
-            let d = clock.now - t
-            return Double(d.components.seconds) + Double(d.components.attoseconds) / 1e18
+            return (clock.now - t).seconds
         }
         let report = await verifier.verify(path: plan.temporaryPath, expectation: after)
         timings.verifyAfter = seconds(since: verifyStart)
