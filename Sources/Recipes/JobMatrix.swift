@@ -57,7 +57,7 @@ public enum JobMatrix {
     /// The Python versions to build for: the selection (or the recipe's default); for an
     /// ``Recipe/abi3`` recipe only the lowest of them, whose wheel serves the others too.
     public static func pythons(_ text: String?, recipe: Recipe) throws(SelectionError) -> [PythonVersion] {
-        let selected = try text.map { text throws(SelectionError) in try PythonVersion.parseSelection(text) } ?? recipe.defaultPythons
+        let selected = try selectedPythons(text, recipe: recipe)
         guard recipe.abi3, let lowest = selected.min() else { return selected }
         return [lowest]
     }
@@ -65,10 +65,15 @@ public enum JobMatrix {
     /// For an ``Recipe/abi3`` recipe asked for several Pythons, a line saying that one build
     /// serves them all (nil otherwise).
     public static func abi3Note(recipe: Recipe, selection: JobSelection) -> String? {
-        guard recipe.abi3, let selected = try? selection.pythons.map({ text throws(SelectionError) in try PythonVersion.parseSelection(text) }) ?? recipe.defaultPythons,
-              let lowest = selected.min(), selected.count > 1 else { return nil }
-        let others = selected.filter { $0 != lowest }.map(\.description).joined(separator: ", ")
+        guard recipe.abi3, let selected = try? selectedPythons(selection.pythons, recipe: recipe),
+              let lowest = selected.min(), Set(selected).count > 1 else { return nil }
+        let others = Set(selected).subtracting([lowest]).sorted().map(\.description).joined(separator: ", ")
         return "\(recipe.name) wheels use the stable ABI (abi3): each is built once, with Python \(lowest), and serves Python \(others) too"
+    }
+
+    /// `--python-versions` (sorted, without duplicates), or the recipe's default.
+    static func selectedPythons(_ text: String?, recipe: Recipe) throws(SelectionError) -> [PythonVersion] {
+        try text.map { text throws(SelectionError) in try PythonVersion.parseSelection(text) } ?? recipe.defaultPythons
     }
 
     /// Resolves `--variant` (short names, package names, `all`, comma lists).

@@ -82,14 +82,7 @@ public enum RecipeLoader {
             env: fields["env"].map(c.stringMap) ?? [:], variants: variants, defaultVariant: defaultVariant,
             defaultPythons: pythons, versionOption: fields["version_option"].flatMap(c.string))
         recipe.defaultVersions = versions
-        if let v = fields["abi3"] {
-            switch c.string(v)?.lowercased() {
-            case "true"?: recipe.abi3 = true
-            case "false"?: recipe.abi3 = false
-            case let other?: c.report(v, "expected true or false, found '\(other)'")
-            case nil: break
-            }
-        }
+        recipe.abi3 = fields["abi3"].flatMap(c.bool) ?? false
         if !c.diagnostics.isEmpty { throw ConfigurationError(kind: "recipe", diagnostics: c.diagnostics) }
         return recipe
     }

@@ -44,8 +44,8 @@ public enum ReleasePipelineSupport {
         if name.pythonTags.contains(python.cpythonTag) { return true }
         guard name.abiTags.contains("abi3") else { return false }
         return name.pythonTags.contains { tag in
-            guard tag.hasPrefix("cp"), tag.count >= 4, let major = Int(tag.dropFirst(2).prefix(1)), let minor = Int(tag.dropFirst(3)) else { return false }
-            return PythonVersion(major: major, minor: minor) <= python
+            guard tag.hasPrefix("cp"), let version = PythonVersion(tag) else { return false }
+            return version <= python
         }
     }
 }
@@ -524,23 +524,23 @@ public final class ReleasePipeline: Sendable {
     /// fails verification is a failure of its job and is not attached.
     func fetchForGitHub(_ files: [String: IndexedFile], packages: [String: String], gitHub: GitHubReleasePublisher,
                         publishers: [String: any WheelPublisher], failures: inout [String: String]) async -> [String: PublishableWheel] {
-        let wanted = files.sorted { $0.value.filename < $1.value.filename }.compactMap { jobID, file -> (jobID: String, tag: String, file: IndexedFile)? in
-            guard let name = WheelFilename(file.filename), let package = packages[jobID] else { return nil }
-            return (jobID, gitHub.tagTemplate.tag(version: name.version, name: package, pythonTag: name.pythonTags.joined(separator: ".")), file)
+        let wanted = files.sorted { $0.value.filename < $1.value.filename }.compactMap { jobID, file -> (jobID: String, tag: String, file: IndexedFile, publisher: any WheelPublisher)? in
+            guard let name = WheelFilename(file.filename), let package = packages[jobID], let publisher = publishers[package] else { return nil }
+            return (jobID, gitHub.tagTemplate.tag(version: name.version, name: package, pythonTag: name.pythonTags.joined(separator: ".")), file, publisher)
         }
         guard !wanted.isEmpty else { return [:] }
         let missing: Set<String>
         do {
             missing = try await gitHub.missing(wanted.map { ($0.tag, $0.file.filename) })
         } catch {
-            out("  ✗ cannot tell which wheels published before this run their GitHub releases lack: \(error)")
+            out("  ✗ could not read the GitHub releases of wheels published before this run: \(error)")
             for w in wanted { failures[w.jobID] = "GitHub release: \(error)" }
             return [:]
         }
         let directory = configuration.distDir.appendingPathComponent(".wheelfarm/from-index")
         var fetched: [String: PublishableWheel] = [:]
         for w in wanted where missing.contains(w.file.filename) {
-            guard let package = packages[w.jobID], let publisher = publishers[package] else { continue }
+            let publisher = w.publisher
             let path = directory.appendingPathComponent(w.file.filename).path
             do {
                 try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
