@@ -150,12 +150,9 @@ public struct GitHubReleasePublisher: Sendable {
     public func missing(_ assets: [(tag: String, filename: String)]) async throws -> Set<String> {
         var missing = Set<String>()
         for (tag, group) in Dictionary(grouping: assets, by: \.tag) {
+            // Every failure below is a PublishingError with the token already scrubbed.
             var attached: [Asset] = []
-            do {
-                if let release = try await findRelease(tag: tag) { attached = try await listAssets(release: release) }
-            } catch {
-                throw PublishingError.gitHubRequestFailed(operation: "listing the assets of '\(tag)'", status: 0, serverMessage: token.scrub("\(error)"))
-            }
+            if let release = try await findRelease(tag: tag) { attached = try await listAssets(release: release) }
             for (_, filename) in group where !attached.contains(where: { $0.name == filename && $0.state == "uploaded" }) {
                 missing.insert(filename)
             }

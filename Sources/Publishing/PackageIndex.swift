@@ -1,5 +1,6 @@
 import FarmCore
 import Foundation
+import NIOHTTP1
 
 /// An index that speaks the upload API: where to upload, and where to look for what is there.
 public struct PackageIndex: Sendable, Hashable, CustomStringConvertible {
@@ -129,21 +130,31 @@ struct IndexListing: Sendable {
     /// projects it does not hold to its fallback index (PyPI), and what PyPI holds is not on this
     /// index. Nothing is ever fetched from the other host.
     private func get(_ url: String, accept: String) async throws -> HTTPReply {
+        try await followingRedirects(url, status: \.status, headers: \.headers) { current in
+            try await transport.send(.GET, current, headers: [("Accept", accept)] + authorizationHeaders(for: current))
+        } ?? HTTPReply(status: 404, headers: [:], body: [])
+    }
+
+    /// Sends a request to `url` with `send`, and again to each redirect's target on the same host
+    /// (at most 5); returns the first answer that is not such a redirect, or nil for a redirect to
+    /// another host. Transport failures become ``PublishingError/indexUnreadable(url:problem:)``.
+    private func followingRedirects<Reply>(_ url: String, status: (Reply) -> Int, headers: (Reply) -> HTTPHeaders,
+                                           _ send: (String) async throws -> Reply) async throws -> Reply? {
         var current = url
         for _ in 0..<5 {
-            let reply: HTTPReply
+            let reply: Reply
             do {
-                reply = try await transport.send(.GET, current, headers: [("Accept", accept)] + authorizationHeaders(for: current))
+                reply = try await send(current)
             } catch let error as PublishingError {
                 throw error
             } catch {
                 throw PublishingError.indexUnreadable(url: current, problem: "\(error)")
             }
-            guard (300..<400).contains(reply.status), reply.status != 304, let location = reply.headers.first(name: "location"),
+            let code = status(reply)
+            guard (300..<400).contains(code), code != 304, let location = headers(reply).first(name: "location"),
                   let next = URL(string: location, relativeTo: URL(string: current))?.absoluteURL else { return reply }
-            guard next.host?.lowercased() == URL(string: current)?.host?.lowercased(),
-                  next.port == URL(string: current)?.port else {
-                return HTTPReply(status: 404, headers: [:], body: [])
+            guard next.host?.lowercased() == URL(string: current)?.host?.lowercased(), next.port == URL(string: current)?.port else {
+                return nil
             }
             current = next.absoluteString
         }
@@ -169,16 +180,15 @@ struct IndexListing: Sendable {
         }
     }
 
+    /// Streams the file at `url` (same-host redirects followed, as for listings) into `path`, or
+    /// only hashes it when `path` is nil.
     private func download(_ url: String, to path: String?) async throws -> HTTPTransport.Download {
-        let got: HTTPTransport.Download
-        do {
-            got = try await transport.download(url, headers: authorizationHeaders(for: url), to: path)
-        } catch let error as PublishingError {
-            throw error
-        } catch {
-            throw PublishingError.indexUnreadable(url: url, problem: "\(error)")
+        let got = try await followingRedirects(url, status: \.status, headers: \.headers) { current in
+            try await transport.download(current, headers: authorizationHeaders(for: current), to: path)
         }
-        guard got.status == 200 else { throw PublishingError.indexUnreadable(url: url, problem: "status \(got.status)") }
+        guard let got, got.status == 200 else {
+            throw PublishingError.indexUnreadable(url: url, problem: "status \(got?.status ?? 404) downloading the file")
+        }
         return got
     }
 
