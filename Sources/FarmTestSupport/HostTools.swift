@@ -56,9 +56,10 @@ public enum HostTools {
         try? FileManager.default.removeItem(at: directory.appendingPathComponent("hold"))
     }
 
-    /// The environment a simulated host needs to use the tools in `directory`.
-    public static func environment(_ directory: URL) -> [String: String] {
-        ["PATH": "\(directory.path):/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"]
+    /// The environment of a simulated host whose sessions find the programs in `directories`
+    /// (these tools, a second Python, …) before the system's.
+    public static func environment(_ directories: URL...) -> [String: String] {
+        ["PATH": (directories.map(\.path) + ["/usr/local/sbin", "/usr/local/bin", "/usr/sbin", "/usr/bin", "/sbin", "/bin"]).joined(separator: ":")]
     }
 
     private static func write(_ text: String, to url: URL) throws {

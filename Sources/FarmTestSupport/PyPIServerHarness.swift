@@ -14,6 +14,9 @@ public final class PyPIServerHarness: Sendable {
     private let server: ServerProcess
     private let workDirectory: URL
 
+    /// The environment that gives `wheelfarm` (or twine) the upload credentials.
+    public var credentialsEnvironment: [String: String] { ["TWINE_USERNAME": username, "TWINE_PASSWORD": password] }
+
     /// Starts the server; `username`/`password` are written to an htpasswd file with passlib.
     public init(username: String = "uploader", password: String = "s3cret-\(UUID().uuidString.prefix(8))") throws {
         workDirectory = try TestEnvironment.makeTemporaryDirectory("pypiserver")

@@ -18,7 +18,6 @@ public enum SampleFarm {
     /// ``hosts`` with the second CPython (``TestEnvironment/secondPythonBin``) first on their PATH,
     /// so each has Python 3.11 and 3.13.
     public static var hostsWithTwoPythons: [SimulatedHost] {
-        let path = "\(TestEnvironment.secondPythonBin.path):/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
-        return hosts.map { var host = $0; host.environment["PATH"] = path; return host }
+        hosts.map { var host = $0; host.environment.merge(HostTools.environment(TestEnvironment.secondPythonBin)) { $1 }; return host }
     }
 }

@@ -38,6 +38,15 @@ public enum TestEnvironment {
     /// The second CPython's version (`3.13`).
     public static let secondPythonVersion = "3.13"
 
+    /// The second CPython's interpreter; throws, saying how to install it, when it is missing.
+    public static func secondPython() throws -> String {
+        let path = secondPythonBin.appendingPathComponent("python\(secondPythonVersion)").path
+        guard FileManager.default.isExecutableFile(atPath: path) else {
+            throw HarnessError("no Python \(secondPythonVersion) at \(path): run scripts/second-python.sh (make test does)")
+        }
+        return path
+    }
+
     /// A program from the venv's `bin` (twine, pypi-server, …).
     public static func venvTool(_ name: String) -> String { venv.appendingPathComponent("bin/\(name)").path }
 

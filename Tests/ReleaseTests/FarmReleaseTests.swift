@@ -18,8 +18,7 @@ struct FarmReleaseTests {
         let github = try FakeGitHub(token: token, directory: scratch)
         defer { github.stop() }
         let second = TestEnvironment.secondPythonVersion
-        try #require(FileManager.default.isExecutableFile(atPath: TestEnvironment.secondPythonBin.appendingPathComponent("python\(second)").path),
-                     "no Python \(second) in \(TestEnvironment.secondPythonBin.path): run scripts/second-python.sh (make test does)")
+        _ = try TestEnvironment.secondPython()
         try await SSHTestFarm.withFarm(SampleFarm.hostsWithTwoPythons) { farm in
             let inventory = farm.directory.appendingPathComponent("inventory.yaml")
             try farm.writeInventory(to: inventory)
@@ -27,9 +26,7 @@ struct FarmReleaseTests {
             let args = ["release", "--recipe", "sample", "--variant", "all", "--versions", "1.0.0,1.1.0", "--python-versions", "3.11,\(second)",
                         "--inventory", inventory.path, "--dist-dir", dist.path,
                         "--repository-url", server.url, "--github-repository", "wheelfarm-test/wfsample", "--github-api-url", github.apiURL]
-            let env = ProcessInfo.processInfo.environment.merging([
-                "CI": "true", "TWINE_USERNAME": server.username, "TWINE_PASSWORD": server.password, "GITHUB_TOKEN": token,
-            ]) { $1 }
+            let env = ProcessInfo.processInfo.environment.merging(server.credentialsEnvironment.merging(["CI": "true", "GITHUB_TOKEN": token]) { $1 }) { $1 }
             let r = try await TestProcess.wheelfarmInBackground(args, environment: env)
             #expect(r.status == 0, "\(r.stdout)\n\(r.stderr)")
             for secret in [token, server.password] { #expect(!r.stdout.contains(secret) && !r.stderr.contains(secret)) }
@@ -113,8 +110,7 @@ struct FarmReleaseTests {
     /// install from the index and run; asked later for the other Python alone, it builds nothing.
     @Test func anABI3RecipeBuildsOneWheelThatBothPythonsInstall() async throws {
         let second = TestEnvironment.secondPythonVersion
-        let secondPython = TestEnvironment.secondPythonBin.appendingPathComponent("python\(second)").path
-        try #require(FileManager.default.isExecutableFile(atPath: secondPython), "no Python \(second): run scripts/second-python.sh (make test does)")
+        let secondPython = try TestEnvironment.secondPython()
         let scratch = try TestEnvironment.makeTemporaryDirectory("wheelfarm-abi3")
         defer { try? FileManager.default.removeItem(at: scratch) }
         let server = try PyPIServerHarness()
@@ -130,7 +126,7 @@ struct FarmReleaseTests {
                     ["release", "--recipe", recipe.path, "--variant", "noavx512", "--platform", "linux/amd64", "--versions", "1.0.0",
                      "--python-versions", pythons, "--inventory", inventory.path, "--dist-dir", farm.directory.appendingPathComponent(dist).path,
                      "--repository-url", server.url, "--skip-github"],
-                    environment: ProcessInfo.processInfo.environment.merging(["CI": "true", "TWINE_USERNAME": server.username, "TWINE_PASSWORD": server.password]) { $1 })
+                    environment: ProcessInfo.processInfo.environment.merging(server.credentialsEnvironment.merging(["CI": "true"]) { $1 }) { $1 })
             }
             let wheel = "wfsample_cpu-1.0.0-cp311-abi3-manylinux_2_28_x86_64.whl"
             let r = try await release(pythons: "3.11,\(second)", dist: "dist")

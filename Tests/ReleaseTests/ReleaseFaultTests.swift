@@ -102,7 +102,7 @@ struct ReleaseFaultTests {
             defer { server.stop() }
             let proxy = try FaultProxy(upstreamPort: try #require(URLComponents(string: server.url)?.port), plan: ["500"], directory: scratch)
             defer { proxy.stop() }
-            let env = ProcessInfo.processInfo.environment.merging(["CI": "true", "TWINE_USERNAME": server.username, "TWINE_PASSWORD": server.password]) { $1 }
+            let env = ProcessInfo.processInfo.environment.merging(server.credentialsEnvironment.merging(["CI": "true"]) { $1 }) { $1 }
             let args = ["release"] + Self.arguments(inventory: inventory, dist: dist) + ["--repository-url", proxy.url, "--index-url", server.simpleURL]
             let r = try await TestProcess.wheelfarmInBackground(args, environment: env)
             #expect(r.status == 0, "\(r.stdout)\n\(r.stderr)")
@@ -128,7 +128,7 @@ struct ReleaseFaultTests {
             let token = "ghp_fromindex\(UUID().uuidString.prefix(12))"
             let github = try FakeGitHub(token: token, directory: scratch)
             defer { github.stop() }
-            let env = ["TWINE_USERNAME": server.username, "TWINE_PASSWORD": server.password, "GITHUB_TOKEN": token]
+            let env = server.credentialsEnvironment.merging(["GITHUB_TOKEN": token]) { $1 }
 
             // Published to the index, GitHub skipped.
             let first = try BackgroundRelease(Self.arguments(inventory: inventory, dist: dist) + ["--repository-url", server.url], in: scratch, environment: env)
@@ -145,9 +145,7 @@ struct ReleaseFaultTests {
 
             // The index's copy is damaged (an index listing a digest of the damaged bytes): it is
             // fetched, fails verification and is not attached; the run fails.
-            var damaged = good
-            damaged.replaceSubrange(good.count / 3..<(good.count / 3 + 14), with: Data("CORRUPTCORRUPT".utf8))
-            try damaged.write(to: onIndex)
+            try WheelFixtures.corruptFirstMember(onIndex)
             let refused = try BackgroundRelease(args, in: scratch, environment: env)
             #expect(await refused.exitStatus() == 1, "\(refused.output)")
             #expect(refused.output.contains("0 to build") && lines(refused.output, containing: "started ").isEmpty, "\(refused.output)")
@@ -213,7 +211,7 @@ struct ReleaseFaultTests {
             // whose upload the coordinator never saw finish).
             let proxy = try FaultProxy(upstreamPort: try #require(URLComponents(string: server.url)?.port), plan: ["pass", "hold"], directory: scratch)
             defer { proxy.stop() }
-            let env = ["TWINE_USERNAME": server.username, "TWINE_PASSWORD": server.password]
+            let env = server.credentialsEnvironment
             let args = Self.arguments(inventory: inventory, dist: dist, versions: "1.0.0,1.1.0") + ["--repository-url", proxy.url, "--index-url", server.simpleURL]
             let first = try BackgroundRelease(args, in: scratch, environment: env)
             let deadline = Date().addingTimeInterval(300)
