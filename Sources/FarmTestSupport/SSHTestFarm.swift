@@ -150,6 +150,11 @@ public final class SSHTestFarm: @unchecked Sendable {
         guard let process else { return }
         Glibc.kill(process.processIdentifier, SIGKILL)
         waitForExit(process)
+        // The namespace's processes die after `unshare` itself: wait until the old sshd no longer
+        // listens, so that a restart never mistakes it for the new one.
+        let f = files(name)
+        let deadline = Date().addingTimeInterval(60)
+        while Self.canConnect(f.address, f.port), Date() < deadline { usleep(20_000) }
     }
 
     /// Starts a killed host again with the same address, port and host key.
@@ -354,16 +359,27 @@ public final class SSHTestFarm: @unchecked Sendable {
         try? lifeline.fileHandleForReading.close()
         lock.withLock { running[name] = process; lifelines[name] = lifeline }
 
-        // Ready when the port accepts connections (a loaded machine can take many seconds).
-        let deadline = Date().addingTimeInterval(60)
-        while Date() < deadline {
-            if !process.isRunning { break }
-            if Self.canConnect(f.address, f.port) { return }
+        try waitUntilServing(f, process: process)
+    }
+
+    /// Waits until the host's sshd completes a key exchange offering the host's current key
+    /// (`ssh-keyscan`): the one readiness test of a started and a restarted host, so no test
+    /// connects to an sshd that is still starting, nor to one that a restart is replacing.
+    /// A loaded machine can take many seconds.
+    private func waitUntilServing(_ f: HostFiles, process: Process) throws {
+        let deadline = Date().addingTimeInterval(90)
+        var last = ""
+        while Date() < deadline, process.isRunning {
+            if Self.canConnect(f.address, f.port) {
+                let scan = try TestProcess.run("/usr/bin/ssh-keyscan", ["-T", "10", "-t", "ed25519", "-p", String(f.port), f.address])
+                if scan.stdout.contains(f.hostKey) { return }
+                last = scan.stdout + scan.stderr
+            }
             usleep(20_000)
         }
         let output = (try? String(contentsOfFile: f.logPath, encoding: .utf8)) ?? ""
-        kill(name)
-        throw FarmError(code: "farm.sshd", message: "sshd for simulated host '\(name)' did not start on '\(f.address):\(f.port)': \(output)")
+        kill(f.host.name)
+        throw FarmError(code: "farm.sshd", message: "sshd for simulated host '\(f.host.name)' did not serve its host key on '\(f.address):\(f.port)' (ssh-keyscan: \(last)); its log: \(output)")
     }
 
     // MARK: - Helpers
