@@ -104,8 +104,14 @@ public enum TestProcess {
                              stderr: String(decoding: errData, as: UTF8.self))
     }
 
-    /// The built `wheelfarm` binary next to the test bundle.
+    /// The `wheelfarm` binary the tests run: `$WHEELFARM_BINARY` when set (`make test` sets it to
+    /// the release build, the binary users run), else the debug build next to the test bundle.
     public static var wheelfarmBinary: String {
+        if let path = ProcessInfo.processInfo.environment["WHEELFARM_BINARY"], !path.isEmpty {
+            precondition(FileManager.default.isExecutableFile(atPath: path),
+                         "WHEELFARM_BINARY is '\(path)', which is not an executable file: build it (swift build -c release --product wheelfarm)")
+            return path
+        }
         let bundle = Bundle.main.bundleURL
         var dir = bundle
         for _ in 0..<4 {
