@@ -49,8 +49,9 @@ public struct HostProber: Sendable {
         await withTaskGroup(of: (String, Result<ProbeReport, any Error>).self) { group in
             for transport in transports {
                 group.addTask {
-                    do { return (transport.host.name, .success(try await probe(transport, timeout: timeout))) }
-                    catch { return (transport.host.name, .failure(error)) }
+                    // Not `do { return (name, .success(try await …)) }`: see Result(catching:).
+                    let outcome = await Result { try await probe(transport, timeout: timeout) }
+                    return (transport.host.name, outcome)
                 }
             }
             var out: [String: Result<ProbeReport, any Error>] = [:]

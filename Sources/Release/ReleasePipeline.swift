@@ -401,8 +401,9 @@ public final class ReleasePipeline: Sendable {
             for host in hosts {
                 group.addTask {
                     let t = await pool.transport(for: host)
-                    do { return (host.name, .success(try await prober.report(for: t, maxAge: 3600))) }
-                    catch { return (host.name, .failure(error)) }
+                    // Not `do { return (name, .success(try await …)) }`: see Result(catching:).
+                    let outcome = await Result { try await prober.report(for: t, maxAge: 3600) }
+                    return (host.name, outcome)
                 }
             }
             let byName = Dictionary(hosts.map { ($0.name, $0) }, uniquingKeysWith: { a, _ in a })

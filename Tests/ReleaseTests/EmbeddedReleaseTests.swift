@@ -18,6 +18,9 @@ struct EmbeddedReleaseTests {
         #expect(first.status == 0, "\(first.stdout)\n\(first.stderr)")
         let wheel = "wfsample_cpu-1.0.0-cp311-cp311-manylinux_2_28_x86_64.whl"
         #expect(first.stdout.contains("✓ \(wheel): uploaded"))
+        // Pre-flight's probe result reaches the run (the release build once lost it: see
+        // Result(catching:) in FarmCore).
+        #expect(first.stdout.contains("host localhost: reachable, "), "\(first.stdout)")
         #expect(FileManager.default.fileExists(atPath: dist.appendingPathComponent("index/packages/wfsample-cpu/\(wheel)").path))
         let reports = try FileManager.default.contentsOfDirectory(atPath: dist.appendingPathComponent("reports").path)
         #expect(reports.contains { $0.hasSuffix(".html") } && reports.contains { $0.hasSuffix(".json") })
