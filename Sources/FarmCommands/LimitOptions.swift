@@ -67,7 +67,7 @@ struct NetworkLimitOptions: ParsableArguments {
     var httpTimeout: String = "120s"
 
     @Option(name: .customLong("min-transfer-rate"), help: ArgumentHelp(
-        "The slowest average rate, in KiB/s, of an upload or download after its first 30 seconds (default 32).",
+        "The slowest average rate, in KiB/s, of an upload or download after its first 30 seconds (or --http-timeout, when shorter); default 32.",
         valueName: "KiB/s"))
     var minTransferRate: Int = 32
 
@@ -83,6 +83,8 @@ struct NetworkLimitOptions: ParsableArguments {
         var limits = HTTPLimits(minimumRate: minTransferRate << 10)
         if let timeout = DurationArgument(httpTimeout, defaultUnitSeconds: 1)?.duration {
             limits.requestDeadline = timeout
+            // A transfer's rate counts after the same time a whole small request may take (at most 30 s).
+            limits.grace = min(limits.grace, timeout)
             // A connection silent for longer than a whole request may take is dead.
             limits.idleTimeout = min(limits.idleTimeout, max(timeout, .seconds(5)))
         }

@@ -44,6 +44,24 @@ struct UntrustedIndexTests {
         }
     }
 
+    @Test func anUploadBelowTheMinimumRateIsCancelledAndRetried() async throws {
+        let dir = try TestEnvironment.makeTemporaryDirectory("wf-slow-upload")
+        defer { try? FileManager.default.removeItem(at: dir) }
+        // 24 MB of incompressible payload: more than loopback's socket buffers take at once.
+        let wheel = try PipWheelBuilder.build(name: "wfslow-demo", version: "1.0.0", into: dir.appendingPathComponent("w"),
+                                              payloadBytes: 24 << 20)
+        let slow = try HostileServer("slowread", directory: dir)
+        defer { slow.stop() }
+        let run = try await MeasuredRun.wheelfarm(["publish", wheel.path, "--repository-url", slow.url + "/", "--skip-github",
+                                                   "--http-timeout", "2s", "--min-transfer-rate", "1024", "--attempts", "2"],
+                                                  environment: Self.environment(["TWINE_USERNAME": "u", "TWINE_PASSWORD": "slow-pw-1"]))
+        #expect(run.status == 1, "\(run.stdout)\n\(run.stderr)")
+        #expect(run.stdout.contains("gave up uploading") && run.stdout.contains("slower than the minimum of 1024 KiB/s after 2 s"),
+                "\(run.stdout)")
+        #expect(slow.requests.filter { $0.hasPrefix("POST") }.count == 2, "\(slow.requests)")
+        #expect(run.peakResidentBytes < Self.memoryBound, "peak RSS \(run.peakResidentBytes >> 20) MiB")
+    }
+
     @Test func credentialsEchoedByAnIndexOrGitHubAreScrubbedInEveryForm() async throws {
         try await Self.withWheel { dir, wheel in
             let echo = try HostileServer("echo", directory: dir)

@@ -15,6 +15,8 @@ carried an Authorization header, else "-"). Modes:
   elsewhere an upload index whose listing redirects to OTHER_ORIGIN (another port or scheme), and a
             GitHub API whose releases name an upload_url on OTHER_ORIGIN: credentials must never
             go there.
+  slowread  an upload index that lists nothing (404) and reads an upload's body at 16 KiB/s, never
+            answering before it has all of it.
   sink      records requests and answers 404 (the OTHER_ORIGIN of "elsewhere").
 """
 import base64
@@ -76,6 +78,20 @@ class Handler(BaseHTTPRequestHandler):
 
     def handle_any(self, method):
         self.record(method)
+        if method == "POST" and MODE == "slowread":
+            n = int(self.headers.get("Content-Length", "0") or 0)
+            try:
+                while n > 0:
+                    chunk = self.rfile.read(min(n, 4096))
+                    if not chunk:
+                        return
+                    n -= len(chunk)
+                    time.sleep(0.25)
+            except OSError:
+                return
+            return self.answer(500, "slow")
+        if MODE == "slowread":
+            return self.answer(404, "not found")
         if method == "POST":
             self.drain()
         if MODE == "trickle":
