@@ -227,12 +227,19 @@ public actor SampleWheels {
     /// The process-wide cache.
     public static let shared = SampleWheels()
     private var built: [String: URL] = [:]
+    /// Where the wheels are built; removed when the test process exits.
+    private static let root = FileManager.default.temporaryDirectory.appendingPathComponent("wf-sample-wheels-\(getpid())")
+
+    private init() {
+        atexit { try? FileManager.default.removeItem(at: SampleWheels.root) }
+    }
 
     /// The directory holding the wheels of `versions` (built on first use).
     public func directory(versions: [String] = ["1.0.0", "1.0.1"]) async throws -> URL {
         let key = versions.joined(separator: ",")
         if let dir = built[key] { return dir }
-        let scratch = try TestEnvironment.makeTemporaryDirectory("wf-sample-wheels")
+        let scratch = Self.root.appendingPathComponent(UUID().uuidString.prefix(8).lowercased())
+        try FileManager.default.createDirectory(at: scratch, withIntermediateDirectories: true)
         let inventory = try LocalInventory.write(in: scratch, hosts: [("builder", 1.0)])
         let dist = scratch.appendingPathComponent("dist")
         var env = ProcessInfo.processInfo.environment

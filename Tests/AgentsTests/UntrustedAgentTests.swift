@@ -26,6 +26,7 @@ struct UntrustedAgentTests {
         #expect((run.stdout + run.stderr).contains("printed more than \(4 << 20) bytes"), "\(run.stdout)\n\(run.stderr)")
         // The old coordinator read it all (16 GB in 40 s); now a few MiB are held at most.
         #expect(run.peakResidentBytes < 400 << 20, "peak RSS \(run.peakResidentBytes >> 20) MiB")
+        print("measured: \(#function): peak RSS \(run.peakResidentBytes >> 20) MiB")
         #expect(run.stdout.utf8.count + run.stderr.utf8.count < 64 << 10, "the error is short")
         let left = try TestProcess.run("/bin/sh", ["-c", "ps -eo args | grep -c '^yes a probe that print[s]' || true"])
         #expect(left.stdout.trimmingCharacters(in: .whitespacesAndNewlines) == "0", "the probe was stopped")

@@ -37,6 +37,7 @@ struct HostileInventoryTests {
         #expect(run.stderr.contains(file), "the file is named")
         #expect(run.stderr.utf8.count < 2000, "a short message, not the expanded node (\(run.stderr.utf8.count) bytes)")
         #expect(run.peakResidentBytes < 200 << 20, "peak RSS \(run.peakResidentBytes >> 20) MiB")
+        print("measured: \(#function) asKey=\(asKey): peak RSS \(run.peakResidentBytes >> 20) MiB")
     }
 
     @Test func keysThatAreNotTextAreRefusedWithoutRenderingThem() throws {

@@ -41,6 +41,8 @@ struct UntrustedIndexTests {
             #expect(trickle.requests.filter { $0.hasPrefix("GET /simple/") }.count == 3, "\(trickle.requests)")
             #expect(!trickle.requests.contains { $0.hasPrefix("POST") }, "nothing is uploaded when the listing cannot be read")
             #expect(run.peakResidentBytes < Self.memoryBound, "peak RSS \(run.peakResidentBytes >> 20) MiB")
+            print("measured: \(#function): peak RSS \(run.peakResidentBytes >> 20) MiB")
+        print("measured: \(#function): peak RSS \(run.peakResidentBytes >> 20) MiB")
         }
     }
 
@@ -60,6 +62,7 @@ struct UntrustedIndexTests {
                 "\(run.stdout)")
         #expect(slow.requests.filter { $0.hasPrefix("POST") }.count == 2, "\(slow.requests)")
         #expect(run.peakResidentBytes < Self.memoryBound, "peak RSS \(run.peakResidentBytes >> 20) MiB")
+        print("measured: \(#function): peak RSS \(run.peakResidentBytes >> 20) MiB")
     }
 
     @Test func credentialsEchoedByAnIndexOrGitHubAreScrubbedInEveryForm() async throws {

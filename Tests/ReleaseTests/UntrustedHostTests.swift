@@ -117,6 +117,7 @@ struct UntrustedHostTests {
             #expect(Self.indexed(dist) == [Self.wheel("1.0.0"), Self.wheel("1.0.1")])
             #expect(Self.stagingIsEmpty(dist))
             #expect(run.peakResidentBytes < Self.memoryBound, "peak RSS \(run.peakResidentBytes >> 20) MiB")
+            print("measured: \(#function): coordinator peak RSS \(run.peakResidentBytes >> 20) MiB")
         }
     }
 
@@ -146,6 +147,7 @@ struct UntrustedHostTests {
             #expect(Self.stagingIsEmpty(dist))
             #expect(Self.indexed(dist) == [Self.wheel("1.0.0"), Self.wheel("1.0.1")])
             #expect(run.peakResidentBytes < Self.memoryBound, "peak RSS \(run.peakResidentBytes >> 20) MiB")
+            print("measured: \(#function): coordinator peak RSS \(run.peakResidentBytes >> 20) MiB")
         }
     }
 
@@ -178,6 +180,7 @@ struct UntrustedHostTests {
             let chatter = try TestProcess.run("/bin/sh", ["-c", "ps -eo pid,args | grep '\(scratch.lastPathComponent)' | grep -v grep || true"])
             #expect(chatter.stdout.isEmpty, "\(chatter.stdout)")
             #expect(run.peakResidentBytes < Self.memoryBound, "peak RSS \(run.peakResidentBytes >> 20) MiB")
+            print("measured: \(#function): coordinator peak RSS \(run.peakResidentBytes >> 20) MiB")
         }
     }
 
@@ -196,6 +199,7 @@ struct UntrustedHostTests {
             #expect(job.attempts.map(\.outcome) == ["host-failed", "succeeded"], "\(job.attempts)")
             #expect(job.attempts.first?.detail?.contains("printed an event line longer than 1048576 bytes") == true, "\(job.attempts)")
             #expect(run.peakResidentBytes < Self.memoryBound, "peak RSS \(run.peakResidentBytes >> 20) MiB")
+            print("measured: \(#function): coordinator peak RSS \(run.peakResidentBytes >> 20) MiB")
             let left = try TestProcess.run("/bin/sh", ["-c", "ps -eo args | grep -c '^sleep 61[2]' || true"])
             #expect(left.stdout.trimmingCharacters(in: .whitespacesAndNewlines) == "0")
         }
