@@ -249,8 +249,17 @@ if [ "$WF_DRY_RUN" != 1 ]; then
   if ! mkdir -p "$WF_WORK_DIR" 2>/dev/null || ! [ -w "$WF_WORK_DIR" ]; then
     WF_LOG='' wf_finish "$WF_EXIT_HOST" "work directory '$WF_WORK_DIR' is missing or not writable"
   fi
+  # One build per job id at a time. The refusal leaves the running build's job directory alone
+  # (WF_JOB_DIR='' keeps wf_finish from writing its status.json or removing its pid file), so
+  # cancel.sh can still stop it. The lock (fd 7, inherited by every process of the build) makes
+  # two starts at once refuse each other atomically; the pid check covers builds of older agents.
+  # (The braces keep `2>/dev/null` from applying to the shell itself, as it would on a bare exec.)
+  if [ "$WF_IN_CONTAINER" = 0 ] && command -v flock >/dev/null 2>&1 && mkdir -p "$WF_WORK_DIR/jobs" 2>/dev/null \
+     && { exec 7>"$WF_WORK_DIR/jobs/.$WF_JOB_ID.lock"; } 2>/dev/null && ! flock -n 7; then
+    WF_JOB_DIR='' WF_LOG='' wf_usage_error "job '$WF_JOB_ID' is already running on this host"
+  fi
   if [ -f "$WF_JOB_DIR/pid" ] && kill -0 "$(cat "$WF_JOB_DIR/pid" 2>/dev/null)" 2>/dev/null; then
-    WF_LOG='' wf_usage_error "job '$WF_JOB_ID' is already running on this host"
+    WF_JOB_DIR='' WF_LOG='' wf_usage_error "job '$WF_JOB_ID' is already running on this host"
   fi
   if [ "$WF_IN_CONTAINER" = 0 ]; then
     rm -rf "$WF_JOB_DIR"

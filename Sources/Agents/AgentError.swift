@@ -16,6 +16,8 @@ public enum AgentError: Error, Sendable, Equatable, CustomStringConvertible {
     case hostUnusable(host: String, detail: String)
     /// The build ended without a `finished` event (the connection or agent died).
     case noFinish(host: String, job: String, exitStatus: Int32?)
+    /// A verified wheel could not join the dist directory (a verified file of its name is there).
+    case artifactConflict(file: String, detail: String)
 
     public var description: String {
         switch self {
@@ -31,6 +33,8 @@ public enum AgentError: Error, Sendable, Equatable, CustomStringConvertible {
             "artifact '\(file)' differs after download: expected \(expected), found \(found); the download is discarded"
         case let .hostUnusable(host, detail):
             "host '\(host)' cannot build: \(detail); fix its work directory or take it out of the inventory"
+        case let .artifactConflict(file, detail):
+            "wheel '\(file)' was not placed in the dist directory: \(detail)"
         case let .noFinish(host, job, status):
             "job '\(job)' on host '\(host)' ended without a result (exit status \(status.map(String.init) ?? "unknown")); see its log"
         }

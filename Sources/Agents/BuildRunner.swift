@@ -4,7 +4,8 @@ import Foundation
 import Logging
 import Remote
 
-/// A wheel built on a host and now in the local dist directory, its digest verified.
+/// A wheel built on a host and now on this machine (in its attempt's staging directory until
+/// ``ArtifactStaging/promote(_:into:isVerified:)`` moves it into the dist directory), its digest verified.
 public struct BuiltWheel: Sendable, Hashable {
     public var path: URL
     public var file: String
@@ -38,6 +39,13 @@ public struct BuildOutcome: Sendable {
 ///
 /// Cancelling the calling task stops the remote build: the runner runs `cancel.sh` for the job
 /// (the build runs in a session of its own, which the transport's own cancellation does not reach).
+///
+/// The host is untrusted. A ``BuildWatchdog`` stops a build that runs too long, stays silent too
+/// long, or breaks the protocol (an overlong event line) — through `cancel.sh`, as a host
+/// problem naming the reason. Each `artifact` must be the request's own wheel, inside its job
+/// directory, of a plausible size (``BuildRequest/artifactProblem(file:path:size:arch:workDir:maxBytes:)``),
+/// else the attempt is a host problem; downloads go into a staging directory of the attempt's own
+/// and stop as soon as more arrives than declared.
 public struct BuildRunner: Sendable {
     public let installer: AgentInstaller
     let logger: Logger
@@ -57,7 +65,9 @@ public struct BuildRunner: Sendable {
     ///   - onLog: build log bytes (the agent's stderr), as they arrive.
     /// - Returns: the outcome; host problems (work directory unusable, agent checks) are outcomes with
     ///   status `hostProblem`, not errors. Throws for transport failures and artifact mismatches.
+    ///   - watchdog: the attempt's time, silence and protocol limits.
     public func run(_ request: BuildRequest, on transport: any Transport, source: SourceArchive? = nil, dist: URL,
+                    watchdog: BuildWatchdog = BuildWatchdog(),
                     onEvent: @escaping @Sendable (BuildEvent) -> Void = { _ in },
                     onLog: @escaping @Sendable (Data) -> Void = { _ in }) async throws -> BuildOutcome {
         let host = transport.host
@@ -76,11 +86,12 @@ public struct BuildRunner: Sendable {
 
         let command = shellCommand(["bash", "\(agentDir)/build.sh"] + request.arguments(workDir: workDir))
         logger.info("build started", metadata: ["host": "\(host.name)", "job": "\(request.jobID)"])
-        let stream = EventStream(onEvent: onEvent, onLog: onLog)
+        let stream = EventStream(limits: watchdog, onEvent: onEvent, onLog: onLog)
         let status: ExecStatus
-        do {
-            status = try await transport.exec(ExecRequest(command)) { stream.receive($0) }
-        } catch {
+        switch await supervise(ExecRequest(command), on: transport, stream: stream, watchdog: watchdog) {
+        case let .ended(.success(ended)):
+            status = ended
+        case let .ended(.failure(error)):
             if Task.isCancelled || (error as? TransportError)?.kind == .cancelled {
                 await cancelRemote(job: request.jobID, agentDir: agentDir, workDir: workDir, transport: transport)
                 let (events, tail) = stream.finish()
@@ -88,6 +99,13 @@ public struct BuildRunner: Sendable {
                                     wheels: [], remoteLog: nil, failureLogLine: nil, logTail: tail, events: events)
             }
             throw error
+        case let .stopped(reason):
+            // The watchdog stopped it: make sure the build itself (its own session) is gone too.
+            await cancelRemote(job: request.jobID, agentDir: agentDir, workDir: workDir, transport: transport)
+            let (events, tail) = stream.finish()
+            logger.warning("build stopped", metadata: ["host": "\(host.name)", "job": "\(request.jobID)", "reason": "\(reason)"])
+            return BuildOutcome(status: .hostProblem, exitCode: nil, message: reason, phase: events.lastPhase,
+                                wheels: [], remoteLog: nil, failureLogLine: nil, logTail: tail, events: events)
         }
         let (events, tail) = stream.finish()
 
@@ -117,20 +135,38 @@ public struct BuildRunner: Sendable {
                                    events: events)
         guard finished.status == .succeeded else { return outcome }
 
-        try FileManager.default.createDirectory(at: dist, withIntermediateDirectories: true)
+        // Every artifact must be this job's own wheel in its own directory before anything is fetched.
         for artifact in artifacts {
-            guard !artifact.file.contains("/"), artifact.file.hasSuffix(".whl") else {
-                throw AgentError.malformedOutput(what: "artifact event", detail: "'\(artifact.file)' is not a wheel file name")
+            if let problem = request.artifactProblem(file: artifact.file, path: artifact.path, size: artifact.size, arch: host.arch,
+                                                     workDir: workDir, maxBytes: watchdog.maxArtifactBytes) {
+                outcome.status = .hostProblem
+                outcome.message = "the agent reported an artifact that is not this job's wheel: \(problem); nothing was downloaded"
+                return outcome
             }
-            let local = dist.appendingPathComponent(artifact.file)
+        }
+        if Set(artifacts.map(\.file)).count != artifacts.count {
+            outcome.status = .hostProblem
+            outcome.message = "the agent reported the same artifact twice; nothing was downloaded"
+            return outcome
+        }
+        guard !artifacts.isEmpty else { return outcome }
+        let staging = try ArtifactStaging.makeDirectory(dist: dist, jobID: request.jobID)
+        let declared = artifacts.reduce(Int64(0)) { $0 + $1.size }
+        if let free = Self.freeBytes(at: staging.path), free < declared + (64 << 20) {
+            try? FileManager.default.removeItem(at: staging)
+            throw TransportError(.localIO, host: host.name, "'\(dist.path)' has \(free) bytes free, too few for the \(declared) bytes of wheels this build made; free space and run again")
+        }
+        for artifact in artifacts {
+            let local = staging.appendingPathComponent(artifact.file)
             do {
-                let result = try await transport.download(artifact.path, to: local.path,
-                                                          expected: ExpectedFile(digest: artifact.sha256, size: artifact.size))
+                let result = try await download(artifact, to: local, on: transport, watchdog: watchdog)
                 outcome.wheels.append(BuiltWheel(path: local, file: artifact.file, size: result.size, sha256: result.digest))
             } catch let error as TransportError where error.kind == .transferCorrupt {
+                try? FileManager.default.removeItem(at: staging)
                 throw AgentError.artifactMismatch(file: artifact.file, expected: "sha256 \(artifact.sha256.hex), \(artifact.size) bytes",
                                                   found: error.message)
             } catch {
+                defer { try? FileManager.default.removeItem(at: staging) }
                 // Cancelled while pulling the wheels back (the build had just finished): a
                 // cancelled outcome like any other, with nothing half-downloaded left behind.
                 guard Task.isCancelled || (error as? TransportError)?.kind == .cancelled else { throw error }
@@ -144,6 +180,96 @@ public struct BuildRunner: Sendable {
         }
         logger.info("build finished", metadata: ["host": "\(host.name)", "job": "\(request.jobID)", "wheels": "\(outcome.wheels.count)"])
         return outcome
+    }
+
+    /// How a supervised build ended.
+    enum Supervised {
+        /// The command ended by itself (or failed, or the caller cancelled it).
+        case ended(Result<ExecStatus, any Error>)
+        /// The watchdog stopped it, for this reason.
+        case stopped(String)
+    }
+
+    /// Runs `request` while a watchdog looks twice a second at its run time, its silence and the
+    /// stream's protocol violations; stops it when one is past its limit. Cancelling the caller
+    /// cancels the command.
+    func supervise(_ request: ExecRequest, on transport: any Transport, stream: EventStream,
+                   watchdog: BuildWatchdog) async -> Supervised {
+        let command = Task { try await transport.exec(request) { stream.receive($0) } }
+        return await withTaskCancellationHandler {
+            let clock = ContinuousClock()
+            let start = clock.now
+            let ended: Supervised = await withTaskGroup(of: Supervised?.self) { group in
+                group.addTask { .ended(await command.result) }
+                group.addTask {
+                    while !Task.isCancelled {
+                        try? await Task.sleep(for: .milliseconds(500))
+                        if Task.isCancelled { return nil }
+                        if let problem = stream.violation { return .stopped(problem) }
+                        let now = clock.now
+                        if let reason = watchdog.expired(elapsed: start.duration(to: now), silent: stream.lastOutputAt.duration(to: now)) {
+                            return .stopped(reason)
+                        }
+                    }
+                    return nil
+                }
+                var first: Supervised?
+                while let next = await group.next() {
+                    guard first == nil, let next else { continue }
+                    first = next
+                    if case .stopped = next { command.cancel() }   // the other child then ends with it
+                    group.cancelAll()
+                }
+                return first ?? .ended(.failure(CancellationError()))
+            }
+            return ended
+        } onCancel: {
+            command.cancel()
+        }
+    }
+
+    /// Downloads one artifact (its size and digest checked by the transport), within
+    /// ``BuildWatchdog/downloadLimit(bytes:)``: a host that trickles a wheel cannot hold the release.
+    func download(_ artifact: BuildEvent.Artifact, to local: URL, on transport: any Transport,
+                  watchdog: BuildWatchdog) async throws -> DownloadResult {
+        let limit = watchdog.downloadLimit(bytes: artifact.size)
+        let transfer = Task {
+            try await transport.download(artifact.path, to: local.path, expected: ExpectedFile(digest: artifact.sha256, size: artifact.size))
+        }
+        enum Ended: Sendable { case finished(Result<DownloadResult, any Error>), timedOut }
+        let ended: Ended = await withTaskCancellationHandler {
+            await withTaskGroup(of: Ended?.self) { group in
+                group.addTask { .finished(await transfer.result) }
+                group.addTask {
+                    do { try await Task.sleep(for: limit) } catch { return nil }
+                    return .timedOut
+                }
+                var first: Ended?
+                while let next = await group.next() {
+                    guard first == nil, let next else { continue }
+                    first = next
+                    if case .timedOut = next { transfer.cancel() }   // the other child then ends with it
+                    group.cancelAll()
+                }
+                return first ?? .finished(.failure(CancellationError()))
+            }
+        } onCancel: {
+            transfer.cancel()
+        }
+        switch ended {
+        case let .finished(result):
+            return try result.get()
+        case .timedOut:
+            throw TransportError(.timeout, host: transport.host.name,
+                                 "downloading '\(artifact.path)' (\(artifact.size) bytes) took longer than \(limit.minutesText); the partial file was removed")
+        }
+    }
+
+    /// Free bytes of the file system holding `path`.
+    static func freeBytes(at path: String) -> Int64? {
+        var info = statvfs()
+        guard statvfs(path, &info) == 0 else { return nil }
+        return Int64(info.f_bavail) * Int64(info.f_frsize)
     }
 
     /// Runs `cancel.sh` for the job, outside the cancelled task.
@@ -167,7 +293,8 @@ public struct BuildRunner: Sendable {
 
     private func runCancel(job: String, agentDir: String, workDir: String, transport: any Transport) async throws -> Bool {
         let command = shellCommand(["bash", "\(agentDir)/cancel.sh", "--work-dir", workDir, "--job-id", job])
-        let r = try await transport.run(ExecRequest(command, timeout: .seconds(60)))
+        // What cancel.sh prints is read only up to a small cap (one JSON line is expected).
+        let r = try await transport.run(ExecRequest(command, timeout: .seconds(60), outputLimit: 64 << 10))
         guard r.status == .exited(0) else {
             throw AgentError.malformedOutput(what: "cancel.sh", detail: "ended with \(r.status): \(r.stderrText)")
         }
@@ -179,50 +306,10 @@ public struct BuildRunner: Sendable {
     }
 }
 
-/// Splits the agent's stdout into event lines and keeps a tail of its log, as output arrives on a
-/// transport thread.
-final class EventStream: @unchecked Sendable {  // all state is guarded by `lock`
-    private let lock = NSLock()
-    private var pending = Data()
-    private var events: [BuildEvent] = []
-    private var tail = Data()
-    private let onEvent: @Sendable (BuildEvent) -> Void
-    private let onLog: @Sendable (Data) -> Void
-    static let tailLimit = 64 << 10
-
-    init(onEvent: @escaping @Sendable (BuildEvent) -> Void, onLog: @escaping @Sendable (Data) -> Void) {
-        self.onEvent = onEvent; self.onLog = onLog
-    }
-
-    func receive(_ piece: ExecOutput) {
-        switch piece {
-        case let .stderr(data):
-            lock.withLock {
-                tail.append(data)
-                if tail.count > Self.tailLimit { tail.removeFirst(tail.count - Self.tailLimit) }
-            }
-            onLog(data)
-        case let .stdout(data):
-            let parsed: [BuildEvent] = lock.withLock {
-                pending.append(data)
-                var out: [BuildEvent] = []
-                while let newline = pending.firstIndex(of: 0x0A) {
-                    let line = String(decoding: pending[pending.startIndex..<newline], as: UTF8.self)
-                    pending.removeSubrange(pending.startIndex...newline)
-                    if let event = try? BuildEvent.parse(line: line) { out.append(event) }
-                }
-                events += out
-                return out
-            }
-            parsed.forEach(onEvent)
-        }
-    }
-
-    func finish() -> ([BuildEvent], String) {
-        lock.withLock {
-            if let event = try? BuildEvent.parse(line: String(decoding: pending, as: UTF8.self)) { events.append(event) }
-            pending.removeAll()
-            return (events, String(decoding: tail, as: UTF8.self))
-        }
+extension [BuildEvent] {
+    /// The last phase the events name.
+    var lastPhase: String? {
+        for event in reversed() { if case let .phase(name, _) = event { return name } }
+        return nil
     }
 }

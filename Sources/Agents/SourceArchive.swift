@@ -19,6 +19,7 @@ public struct SourceArchive: Sendable, Hashable {
         process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
         process.arguments = ["tar", "-czf", out.path, "--exclude=./build", "--exclude=./dist", "--exclude=*.egg-info",
                              "--exclude=__pycache__", "--exclude=.git", "-C", directory.path, "."]
+        process.environment = ChildEnvironment.sanitized()   // no credential reaches tar
         let err = Pipe()
         process.standardError = err
         process.standardOutput = FileHandle.nullDevice

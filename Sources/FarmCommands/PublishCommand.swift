@@ -61,6 +61,8 @@ struct PublishCommand: AsyncParsableCommand {
     @Flag(help: "Show what would be done; upload nothing.")
     var dryRun = false
 
+    @OptionGroup(title: "Network limits") var networkLimits: NetworkLimitOptions
+
     @Flag(help: "Log each step to standard error.")
     var verbose = false
 
@@ -92,7 +94,7 @@ struct PublishCommand: AsyncParsableCommand {
             throw ExitCode(2)
         }
 
-        let transport = HTTPTransport()
+        let transport = HTTPTransport(limits: networkLimits.limits)
         var ok = true
         do {
             // 1. Verify every wheel; unverified ones are refused and go nowhere.

@@ -26,6 +26,8 @@ struct ReleaseCommand: AsyncParsableCommand {
 
     @OptionGroup(title: "Inventory") var inventoryOptions: InventoryOptions
     @OptionGroup(title: "Selection") var selection: SelectionOptions
+    @OptionGroup(title: "Build limits") var buildLimits: BuildLimitOptions
+    @OptionGroup(title: "Network limits") var networkLimits: NetworkLimitOptions
 
     /// How a build runs on its host.
     enum Builder: String, ExpressibleByArgument, CaseIterable {
@@ -101,7 +103,7 @@ struct ReleaseCommand: AsyncParsableCommand {
         let sources: CredentialSources
         let publishers: PublisherFactory
         let template: TagTemplate
-        let transport = HTTPTransport()
+        let transport = HTTPTransport(limits: networkLimits.limits)
         defer { Task { try? await transport.shutdown() } }
         do {
             sources = try CredentialSources.standard(envFilePath: envFile, environment: environment)
@@ -141,7 +143,8 @@ struct ReleaseCommand: AsyncParsableCommand {
         configuration.skipGitHub = skipGitHub
         configuration.dryRun = dryRun
         configuration.updateReadme = updateReadme ? URL(fileURLWithPath: readme) : nil
-        configuration.arguments = ["wheelfarm"] + CommandLine.arguments.dropFirst()
+        configuration.arguments = Redaction.arguments(["wheelfarm"] + CommandLine.arguments.dropFirst())
+        configuration.buildLimits = buildLimits.limits
         configuration.notes = JobMatrix.abi3Note(recipe: recipe, selection: selection.selection).map { [$0] } ?? []
 
         let recipeForGate = recipe

@@ -33,7 +33,8 @@ public struct YAMLValue {
     public var entries: [(key: String, keyLine: Int, keyColumn: Int, value: YAMLValue)]? {
         guard case let .mapping(m) = node else { return nil }
         return m.map { k, v in
-            let name = k.string ?? "\(k)"
+            // A key that is not text is never rendered (it may be huge); YAMLBounds rejects it first.
+            let name = k.string ?? "<\(YAMLValue(node: k, path: "").kindName) key>"
             return (name, k.mark?.line ?? 0, k.mark?.column ?? 0, YAMLValue(node: v, path: path.isEmpty ? name : "\(path).\(name)"))
         }
     }
@@ -159,7 +160,17 @@ public final class DiagnosticCollector {
 /// Parses YAML text into a root ``YAMLValue``, turning syntax errors into diagnostics.
 public enum YAMLDocument {
     /// Reads and parses `path`; returns nil after reporting when the file cannot be read or parsed.
-    public static func load(path: String, into collector: DiagnosticCollector) -> YAMLValue? {
+    public static func load(path: String, into collector: DiagnosticCollector, bounds: YAMLBounds = .standard) -> YAMLValue? {
+        let attributes = try? FileManager.default.attributesOfItem(atPath: path)
+        if let type = attributes?[.type] as? FileAttributeType, type != .typeRegular {
+            // A device or pipe (`/dev/zero`, a FIFO) would be read without end.
+            collector.report(line: 0, key: "", "not a regular file; pass the path of a YAML file")
+            return nil
+        }
+        if let size = (attributes?[.size] as? NSNumber)?.intValue, size > bounds.maxBytes {
+            collector.report(line: 0, key: "", "the file has \(size) bytes, more than the \(bounds.maxBytes) a configuration file may have")
+            return nil
+        }
         guard let data = FileManager.default.contents(atPath: path) else {
             collector.report(line: 0, key: "", "cannot read the file (does it exist, and is it readable?)")
             return nil
@@ -168,11 +179,15 @@ public enum YAMLDocument {
             collector.report(line: 0, key: "", "the file is not UTF-8 text")
             return nil
         }
-        return parse(text, into: collector)
+        return parse(text, into: collector, bounds: bounds)
     }
 
     /// Parses YAML text; reports syntax errors, duplicate keys (with every line they stand on) and empty documents.
-    public static func parse(_ text: String, into collector: DiagnosticCollector) -> YAMLValue? {
+    ///
+    /// The text is first checked against `bounds` (size, alias expansion, nesting, keys that are not
+    /// text), so hostile YAML is rejected before anything is expanded.
+    public static func parse(_ text: String, into collector: DiagnosticCollector, bounds: YAMLBounds = .standard) -> YAMLValue? {
+        guard bounds.check(text, into: collector) else { return nil }
         do {
             guard let node = try Yams.compose(yaml: text) else {
                 collector.report(line: 0, key: "", "the file is empty")

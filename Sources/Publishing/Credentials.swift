@@ -82,13 +82,13 @@ public enum CredentialResolver {
         for name in tokenNames {
             looked.append(name)
             if let found = sources.lookup(name), usable(found.value) {
-                return .token(Secret(found.value), source: found.source)
+                return .token(try Secret.validated(found.value, source: found.source), source: found.source)
             }
         }
         looked.append("TWINE_USERNAME/TWINE_PASSWORD")
         if let password = sources.lookup("TWINE_PASSWORD"), usable(password.value) {
             let username = sources.lookup("TWINE_USERNAME")?.value ?? "__token__"
-            return IndexCredentials(username: username, password: Secret(password.value), source: password.source)
+            return IndexCredentials(username: username, password: try Secret.validated(password.value, source: password.source), source: password.source)
         }
         if let path = sources.pypircPath {
             looked.append("'\(path)'")
@@ -103,7 +103,7 @@ public enum CredentialResolver {
     /// The GitHub token: `GH_TOKEN`, then `GITHUB_TOKEN` (environment first, then `.env`).
     public static func gitHubToken(sources: CredentialSources) throws -> (token: Secret, source: String) {
         for name in ["GH_TOKEN", "GITHUB_TOKEN"] {
-            if let found = sources.lookup(name) { return (Secret(found.value), found.source) }
+            if let found = sources.lookup(name) { return (try Secret.validated(found.value, source: found.source), found.source) }
         }
         throw PublishingError.missingCredentials(destination: "GitHub", looked: ["GH_TOKEN", "GITHUB_TOKEN"] + (sources.envFilePath.map { ["'\($0)'"] } ?? []))
     }
@@ -176,8 +176,9 @@ enum PyPIRC {
         for (name, values) in sections where name != "distutils" {
             let repository = values["repository"] ?? defaults[name]
             guard let repository, normalised(repository) == target, let password = values["password"] else { continue }
-            return IndexCredentials(username: values["username"] ?? "__token__", password: Secret(password),
-                                    source: "section [\(name)] of '\(path)'")
+            let source = "section [\(name)] of '\(path)'"
+            return IndexCredentials(username: values["username"] ?? "__token__", password: try Secret.validated(password, source: source),
+                                    source: source)
         }
         return nil
     }

@@ -175,6 +175,27 @@ public struct GitHubReleasePublisher: Sendable {
         let name: String
         let size: Int64
         let state: String
+        /// `sha256:HEX`, as GitHub states it for assets (absent on older GitHub Enterprise servers).
+        let digest: String?
+
+        /// Whether this is `wheel`, complete: uploaded, the wheel's size and (when the API states
+        /// one) its SHA-256.
+        func isComplete(_ wheel: PublishableWheel) -> Bool {
+            state == "uploaded" && size == wheel.size && digestMatches(wheel)
+        }
+
+        /// False only when the API states a digest and it differs from the wheel's.
+        func digestMatches(_ wheel: PublishableWheel) -> Bool {
+            guard let digest else { return true }
+            return digest.lowercased() == "sha256:" + wheel.sha256.hex
+        }
+
+        /// What differs from `wheel`, for messages.
+        func difference(from wheel: PublishableWheel) -> String {
+            if state != "uploaded" { return "its state is '\(state)'" }
+            if size != wheel.size { return "it has \(size) bytes, the wheel \(wheel.size)" }
+            return "its digest is '\(digest ?? "")', the wheel's 'sha256:\(wheel.sha256.hex)'"
+        }
     }
 
     private func publish(tag: String, wheels: [PublishableWheel], dryRun: Bool) async throws -> [PublicationOutcome] {
@@ -202,10 +223,10 @@ public struct GitHubReleasePublisher: Sendable {
             logger.warning("release stays a draft", metadata: ["tag": "\(tag)"])
             return outcomes
         }
-        // Every asset must be complete before the release is published.
+        // Every asset must be complete (state, size and digest from the API) before the release is published.
         let assets = try await listAssets(release: release)
         for wheel in wheels {
-            guard assets.contains(where: { $0.name == wheel.filename && $0.size == wheel.size && $0.state == "uploaded" }) else {
+            guard assets.contains(where: { $0.name == wheel.filename && $0.isComplete(wheel) }) else {
                 throw PublishingError.gitHubRequestFailed(operation: "checking assets of '\(tag)'", status: 0,
                                                           serverMessage: "asset '\(wheel.filename)' is missing after upload; the release stays a draft")
             }
@@ -263,7 +284,7 @@ public struct GitHubReleasePublisher: Sendable {
     /// What to do with an existing asset of the wheel's name.
     private func reconcile(_ wheel: PublishableWheel, release: Release, dryRun: Bool) async throws -> PublicationOutcome? {
         guard let existing = try await listAssets(release: release).first(where: { $0.name == wheel.filename }) else { return nil }
-        if existing.state == "uploaded" && existing.size == wheel.size { return .alreadyThere }
+        if existing.isComplete(wheel) { return .alreadyThere }
         if existing.state == "uploaded" && !release.draft {
             throw PublishingError.gitHubAssetConflict(tag: release.tag_name, asset: wheel.filename, existingSize: existing.size, size: wheel.size)
         }
@@ -277,6 +298,7 @@ public struct GitHubReleasePublisher: Sendable {
         if dryRun { return .wouldUpload }
         let url = try uploadURL(release: release, name: wheel.filename)
         var lastProblem = ""
+        var unstored = 0
         for attempt in 1...retry.maxAttempts {
             if attempt > 1 {
                 try await Task.sleep(for: retry.delay(before: attempt))
@@ -293,14 +315,21 @@ public struct GitHubReleasePublisher: Sendable {
             } catch is CancellationError {
                 throw CancellationError()
             } catch {
-                lastProblem = "connection failed (\(error))"
+                lastProblem = Redaction.scrub("connection failed (\(error))")
                 logger.notice("asset upload failed", metadata: ["asset": "\(wheel.filename)", "problem": "\(lastProblem)"])
                 continue
             }
             switch reply.status {
             case 201:
-                logger.info("uploaded asset", metadata: ["asset": "\(wheel.filename)", "tag": "\(release.tag_name)"])
-                return .uploaded(attempts: attempt)
+                // Confirmed only when the API lists the asset complete, with the wheel's size and digest.
+                let asset = try await listAssets(release: release).first { $0.name == wheel.filename }
+                if let asset, asset.isComplete(wheel) {
+                    logger.info("uploaded asset", metadata: ["asset": "\(wheel.filename)", "tag": "\(release.tag_name)"])
+                    return .uploaded(attempts: attempt)
+                }
+                unstored += 1
+                lastProblem = "GitHub answered 201 but " + (asset.map { "the asset differs: \($0.difference(from: wheel))" } ?? "does not list the asset")
+                logger.warning("asset not stored", metadata: ["asset": "\(wheel.filename)", "problem": "\(lastProblem)"])
             case 422:
                 // Duplicate name: decide from what is there (complete → done; partial → delete, retry).
                 if let decided = try await reconcile(wheel, release: release, dryRun: false) {
@@ -315,22 +344,31 @@ public struct GitHubReleasePublisher: Sendable {
                 throw failure("uploading '\(wheel.filename)'", reply)
             }
         }
+        if unstored > 0, let decided = try await reconcile(wheel, release: release, dryRun: false), decided == .alreadyThere {
+            return .uploaded(attempts: retry.maxAttempts)
+        }
+        if unstored > 0 {
+            throw PublishingError.uploadNotStored(filename: wheel.filename, destination: "GitHub release '\(release.tag_name)'",
+                                                  attempts: unstored, detail: lastProblem)
+        }
         throw PublishingError.gaveUp(filename: wheel.filename, destination: "GitHub release '\(release.tag_name)'",
                                      attempts: retry.maxAttempts, lastProblem: lastProblem)
     }
 
     // MARK: HTTP
 
-    /// The release's `upload_url` template filled in; refuses to send the token to any host but
-    /// the API host (or `uploads.github.com` for `api.github.com`).
+    /// The release's `upload_url` template filled in; refuses to send the token anywhere but the
+    /// API's exact origin — scheme, host and port — (or `https://uploads.github.com` for
+    /// `https://api.github.com`).
     private func uploadURL(release: Release, name: String) throws -> String {
         var base = release.upload_url
         if let brace = base.firstIndex(of: "{") { base = String(base[..<brace]) }
-        let apiHost = URL(string: apiBaseURL)?.host?.lowercased()
-        let uploadHost = URL(string: base)?.host?.lowercased()
-        guard let uploadHost, uploadHost == apiHost || (apiHost == "api.github.com" && uploadHost == "uploads.github.com") else {
+        let api = Origin(apiBaseURL)
+        let upload = Origin(base)
+        let origins = [api] + (api == Origin("https://api.github.com") ? [Origin("https://uploads.github.com")] : [])
+        guard let upload, origins.contains(upload) else {
             throw PublishingError.invalidConfiguration(what: "release upload URL", value: base,
-                                                       expected: "a URL on the API host '\(apiHost ?? "")'")
+                                                       expected: "a URL on the API's origin '\(api.map(\.description) ?? "")'")
         }
         var allowed = CharacterSet.alphanumerics; allowed.insert(charactersIn: "-._~")
         return base + "?name=" + (name.addingPercentEncoding(withAllowedCharacters: allowed) ?? name)

@@ -3,6 +3,7 @@ import AsyncHTTPClient
 import Foundation
 import NIOCore
 import NIOHTTP1
+import Synchronization
 
 /// A response whose body has been read (up to a limit).
 struct HTTPReply: Sendable {
@@ -16,9 +17,13 @@ struct HTTPReply: Sendable {
     /// The body as UTF-8 text.
     var text: String { String(decoding: body, as: UTF8.self) }
 
-    /// The first line-ish part of the body, for error messages (at most 300 characters).
+    /// The first line-ish part of the body, for error messages (at most 300 characters), scrubbed
+    /// of every credential *before* it is cut, so a partly quoted token cannot survive the cut.
+    /// (Only the first 16 KiB are scrubbed: a credential running past that window loses its
+    /// leading part to the prefix rule, and everything after it is cut anyway.)
     var excerpt: String {
-        let t = text.trimmingCharacters(in: .whitespacesAndNewlines).replacingOccurrences(of: "\n", with: " ")
+        let window = String(decoding: body.prefix(16 << 10), as: UTF8.self)
+        let t = Redaction.scrub(window).trimmingCharacters(in: .whitespacesAndNewlines).replacingOccurrences(of: "\n", with: " ")
         return t.count > 300 ? String(t.prefix(300)) + "…" : t
     }
 
@@ -45,54 +50,67 @@ enum RequestBody: Sendable {
 }
 
 /// The HTTP client every publisher uses: one connection pool, no automatic redirects, request
-/// bodies streamed from disk in bounded memory.
+/// bodies streamed from disk in bounded memory, and a deadline on every read (``HTTPLimits``).
 ///
 /// Wraps AsyncHTTPClient. Call ``shutdown()`` when done.
 public final class HTTPTransport: Sendable {
     private let client: HTTPClient
     private let userAgent: String
-    private let requestTimeout: TimeAmount
+    /// The deadlines and rates every request is held to.
+    public let limits: HTTPLimits
 
-    /// Creates a transport; `requestTimeout` bounds each whole request (uploads of large wheels
-    /// need minutes on slow links).
-    public init(requestTimeout: Duration = .seconds(3600), userAgent: String = "wheelfarm/0.1") {
+    /// Creates a transport held to `limits`.
+    public init(limits: HTTPLimits = HTTPLimits(), userAgent: String = "wheelfarm/0.1") {
         var configuration = HTTPClient.Configuration(
             redirectConfiguration: .disallow,
-            timeout: .init(connect: .seconds(15), read: .seconds(300)))
+            timeout: .init(connect: limits.connectTimeout.timeAmount, read: limits.idleTimeout.timeAmount))
         configuration.httpVersion = .automatic
         client = HTTPClient(eventLoopGroupProvider: .singleton, configuration: configuration)
         self.userAgent = userAgent
-        let (seconds, attoseconds) = requestTimeout.components
-        self.requestTimeout = .nanoseconds(seconds * 1_000_000_000 + attoseconds / 1_000_000_000)
+        self.limits = limits
     }
 
     /// Closes all connections. Required before the transport is released.
     public func shutdown() async throws { try await client.shutdown() }
 
-    /// Sends one request and reads the response body (up to `maxBodyBytes`).
+    /// Sends one request and reads the response body (up to `maxBodyBytes`; reading stops there).
+    ///
+    /// A request with a file body (an upload) is a transfer: it must keep
+    /// ``HTTPLimits/minimumRate`` and be answered within ``HTTPLimits/answerDeadline`` of its last
+    /// byte. Any other request (listings, JSON metadata, API calls) must complete, body included,
+    /// within ``HTTPLimits/requestDeadline``. Past a limit the request is cancelled and
+    /// ``HTTPLimitExceeded`` thrown, which callers retry as a transient failure.
     func send(_ method: HTTPMethod, _ url: String, headers: [(String, String)] = [],
               body: RequestBody? = nil, maxBodyBytes: Int = 64 << 20) async throws -> HTTPReply {
         var request = HTTPClientRequest(url: url)
         request.method = method
         request.headers.add(name: "User-Agent", value: userAgent)
         for (name, value) in headers { request.headers.add(name: name, value: value) }
+        let progress = TransferProgress()
+        var kind = TransferKind.metadata
         switch body {
         case nil:
             break
         case .bytes(let bytes)?:
             request.body = .bytes(ByteBuffer(bytes: bytes))
         case let .file(prefix, path, size, suffix)?:
-            request.body = .stream(FileBodySequence(prefix: prefix, path: path, fileSize: size, suffix: suffix),
+            kind = .upload
+            request.body = .stream(FileBodySequence(prefix: prefix, path: path, fileSize: size, suffix: suffix, progress: progress),
                                    length: .known(Int64(prefix.count) + size + Int64(suffix.count)))
         }
-        let response = try await client.execute(request, timeout: requestTimeout)
-        var collected = [UInt8]()
-        for try await var chunk in response.body {
-            if collected.count < maxBodyBytes, let bytes = chunk.readBytes(length: min(chunk.readableBytes, maxBodyBytes - collected.count)) {
-                collected += bytes
+        let client = client
+        let request2 = request
+        return try await limits.enforce(kind, on: url, progress: progress) {
+            let response = try await client.execute(request2, timeout: .hours(24))
+            var collected = [UInt8]()
+            for try await var chunk in response.body {
+                let take = min(chunk.readableBytes, maxBodyBytes - collected.count)
+                if take > 0, let bytes = chunk.readBytes(length: take) { collected += bytes }
+                // Past the cap nothing more is read: the rest of an endless answer never arrives here.
+                if collected.count >= maxBodyBytes { break }
             }
+            return HTTPReply(status: Int(response.status.code), headers: response.headers, body: collected)
         }
-        return HTTPReply(status: Int(response.status.code), headers: response.headers, body: collected)
     }
 
     /// What ``download(_:headers:to:)`` got.
@@ -108,33 +126,147 @@ public final class HTTPTransport: Sendable {
 
     /// GETs `url` and streams the body of a 200 answer into a new file at `path` (or, when `path` is
     /// nil, only hashes it), in bounded memory whatever its size. Any other answer writes nothing;
-    /// a transfer that fails half-way removes the file.
+    /// a transfer that fails half-way (or runs below ``HTTPLimits/minimumRate``) removes the file.
     func download(_ url: String, headers: [(String, String)] = [], to path: String?) async throws -> Download {
         var request = HTTPClientRequest(url: url)
         request.headers.add(name: "User-Agent", value: userAgent)
         for (name, value) in headers { request.headers.add(name: name, value: value) }
-        let response = try await client.execute(request, timeout: requestTimeout)
-        var digest = StreamingDigest()
-        let status = Int(response.status.code)
-        var out: FileHandle?
-        if status == 200, let path {
-            guard FileManager.default.createFile(atPath: path, contents: nil), let handle = FileHandle(forWritingAtPath: path) else {
-                throw CocoaError(.fileWriteUnknown, userInfo: [NSFilePathErrorKey: path])
-            }
-            out = handle
-        }
+        let progress = TransferProgress()
+        let client = client
+        let request2 = request
         do {
-            for try await chunk in response.body {
-                chunk.withUnsafeReadableBytes { digest.update($0) }
-                if let out { try out.write(contentsOf: Data(chunk.readableBytesView)) }
+            return try await limits.enforce(.download, on: url, progress: progress) {
+                let response = try await client.execute(request2, timeout: .hours(24))
+                var digest = StreamingDigest()
+                let status = Int(response.status.code)
+                var out: FileHandle?
+                if status == 200, let path {
+                    guard FileManager.default.createFile(atPath: path, contents: nil), let handle = FileHandle(forWritingAtPath: path) else {
+                        throw CocoaError(.fileWriteUnknown, userInfo: [NSFilePathErrorKey: path])
+                    }
+                    out = handle
+                }
+                defer { try? out?.close() }
+                for try await chunk in response.body {
+                    chunk.withUnsafeReadableBytes { digest.update($0) }
+                    progress.add(chunk.readableBytes)
+                    if let out { try out.write(contentsOf: Data(chunk.readableBytesView)) }
+                }
+                try out?.close()
+                out = nil
+                return Download(status: status, headers: response.headers, sha256: digest.finalize(), size: digest.byteCount)
             }
-            try out?.close()
         } catch {
-            try? out?.close()
-            if let path, out != nil { try? FileManager.default.removeItem(atPath: path) }
+            if let path { try? FileManager.default.removeItem(atPath: path) }
             throw error
         }
-        return Download(status: status, headers: response.headers, sha256: digest.finalize(), size: digest.byteCount)
+    }
+}
+
+/// Deadlines on every network read of the publishing client.
+///
+/// A listing or API call gets ``requestDeadline`` for the whole exchange (a body trickling one byte
+/// a second cannot hold pre-flight for long). A large transfer (an upload, a download) gets
+/// ``grace``, then must average at least ``minimumRate``; after an upload's last byte the answer
+/// must come within ``answerDeadline``. ``idleTimeout`` bounds a silent connection in any case.
+public struct HTTPLimits: Sendable, Hashable {
+    /// The whole-exchange deadline of listings, JSON metadata and API calls.
+    public var requestDeadline: Duration
+    /// The slowest average rate of a large transfer, in bytes per second (after ``grace``).
+    public var minimumRate: Int
+    /// How long a transfer may take before its rate counts.
+    public var grace: Duration
+    /// How long an upload's answer may take after its last byte was sent (indexes hash and store).
+    public var answerDeadline: Duration
+    /// Connecting.
+    public var connectTimeout: Duration
+    /// The longest silence on a connection.
+    public var idleTimeout: Duration
+
+    /// Creates limits; the defaults suit PyPI and GitHub on any working link.
+    public init(requestDeadline: Duration = .seconds(120), minimumRate: Int = 32 << 10, grace: Duration = .seconds(30),
+                answerDeadline: Duration = .seconds(600), connectTimeout: Duration = .seconds(15), idleTimeout: Duration = .seconds(300)) {
+        self.requestDeadline = requestDeadline; self.minimumRate = max(1, minimumRate); self.grace = grace
+        self.answerDeadline = answerDeadline; self.connectTimeout = connectTimeout; self.idleTimeout = idleTimeout
+    }
+
+    /// Runs `body` (one request and its body), cancelling it with ``HTTPLimitExceeded`` when it
+    /// breaks the limits of `kind`. A watcher task looks at `progress` four times a second.
+    func enforce<T: Sendable>(_ kind: TransferKind, on url: String, progress: TransferProgress,
+                              _ body: @escaping @Sendable () async throws -> T) async throws -> T {
+        let limits = self
+        return try await withThrowingTaskGroup(of: T?.self) { group in
+            group.addTask { try await body() }
+            group.addTask {
+                let clock = ContinuousClock()
+                let start = clock.now
+                while true {
+                    try await Task.sleep(for: .milliseconds(250))
+                    if let problem = limits.violation(kind, elapsed: start.duration(to: clock.now), progress: progress, clock: clock) {
+                        throw HTTPLimitExceeded(url: Redaction.scrub(url), problem: problem)
+                    }
+                }
+            }
+            defer { group.cancelAll() }
+            while let result = try await group.next() {
+                if let result { return result }
+            }
+            throw CancellationError()
+        }
+    }
+
+    /// Why a request of `kind` that has run `elapsed` breaks the limits, or nil.
+    func violation(_ kind: TransferKind, elapsed: Duration, progress: TransferProgress, clock: ContinuousClock) -> String? {
+        switch kind {
+        case .metadata:
+            return elapsed > requestDeadline ? "no complete answer within \(requestDeadline.text)" : nil
+        case .upload, .download:
+            if let sent = progress.finishedSending {
+                let waited = sent.duration(to: clock.now)
+                return waited > answerDeadline ? "no answer within \(answerDeadline.text) of sending the last byte" : nil
+            }
+            guard elapsed > grace else { return nil }
+            let bytes = progress.bytes
+            let needed = Double(minimumRate) * (elapsed - grace).seconds
+            guard Double(bytes) < needed else { return nil }
+            let verb = kind == .upload ? "sent" : "received"
+            return "\(bytes) bytes \(verb) in \(elapsed.text): slower than the minimum of \(minimumRate / 1024) KiB/s after \(grace.text)"
+        }
+    }
+}
+
+/// The kind of exchange ``HTTPLimits`` holds a request to.
+enum TransferKind: Sendable { case metadata, upload, download }
+
+/// Bytes moved so far by one request, shared between the request and its watcher.
+final class TransferProgress: Sendable {
+    private let state = Mutex<(bytes: Int64, finished: ContinuousClock.Instant?)>((0, nil))
+    func add(_ n: Int) { state.withLock { $0.bytes += Int64(n) } }
+    func finishSending() { state.withLock { $0.finished = $0.finished ?? ContinuousClock.now } }
+    var bytes: Int64 { state.withLock { $0.bytes } }
+    var finishedSending: ContinuousClock.Instant? { state.withLock { $0.finished } }
+}
+
+/// A request broke an ``HTTPLimits`` deadline or rate and was cancelled; a transient failure.
+public struct HTTPLimitExceeded: Error, Sendable, CustomStringConvertible {
+    /// The URL (userinfo and credentials scrubbed).
+    public let url: String
+    /// Which limit, with the figures.
+    public let problem: String
+    public var description: String { "'\(url)': \(problem)" }
+}
+
+extension Duration {
+    /// NIO's `TimeAmount` for this duration.
+    var timeAmount: TimeAmount {
+        let (seconds, attoseconds) = components
+        return .nanoseconds(seconds * 1_000_000_000 + attoseconds / 1_000_000_000)
+    }
+
+    /// `90 s`, `1.5 s`.
+    var text: String {
+        let s = seconds
+        return s == s.rounded() ? "\(Int(s)) s" : String(format: "%.1f s", s)
     }
 }
 
@@ -150,6 +282,8 @@ struct FileBodySequence: AsyncSequence, Sendable {
     let path: String
     let fileSize: Int64
     let suffix: [UInt8]
+    /// Counts the bytes handed to the client (and when the last one was), for the rate check.
+    var progress: TransferProgress? = nil
     static let chunkSize = 256 << 10
 
     struct AsyncIterator: AsyncIteratorProtocol {
@@ -181,11 +315,13 @@ struct FileBodySequence: AsyncSequence, Sendable {
                         throw PublishingError.fileAccess(path: sequence.path, problem: "file shrank while uploading: \(remaining) bytes missing")
                     }
                     remaining -= Int64(data.count)
+                    sequence.progress?.add(data.count)
                     return ByteBuffer(bytes: data)
                 case .suffix:
                     phase = .done
                     if !sequence.suffix.isEmpty { return ByteBuffer(bytes: sequence.suffix) }
                 case .done:
+                    sequence.progress?.finishSending()
                     return nil
                 }
             }

@@ -99,7 +99,12 @@ public struct LocalIndexPublisher: WheelPublisher {
     private func decide(_ wheel: PublishableWheel, record: ProjectRecord) throws -> PublicationOutcome? {
         guard let existing = record.files.first(where: { $0.filename == wheel.filename }) else { return nil }
         let digest = existing.hashes["sha256"].flatMap(SHA256Digest.init(hex:))
-        if digest == wheel.sha256 { return .alreadyThere }
+        if digest == wheel.sha256 {
+            // Listed is not enough: the file itself must be there (a lost file is copied again).
+            let file = root.appendingPathComponent("packages/\(wheel.projectName)/\(wheel.filename)")
+            let size = ((try? FileManager.default.attributesOfItem(atPath: file.path))?[.size] as? NSNumber)?.int64Value
+            return size == wheel.size ? .alreadyThere : nil
+        }
         return .refused(.filenameBurnt(filename: wheel.filename, destination: destination, existing: digest, ours: wheel.sha256,
                                        suggestedSuffix: BurntFilename.nextFreePostSuffix(version: wheel.version,
                                                                                          listedFilenames: record.files.map(\.filename))))

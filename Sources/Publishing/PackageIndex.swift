@@ -58,8 +58,6 @@ public struct PackageIndex: Sendable, Hashable, CustomStringConvertible {
     /// The upload URL.
     public var description: String { uploadURL }
 
-    /// The host of the upload URL (credentials are sent only to it).
-    var host: String? { URL(string: uploadURL)?.host?.lowercased() }
 }
 
 /// A distribution file an index lists.
@@ -88,6 +86,8 @@ struct IndexListing: Sendable {
     let index: PackageIndex
     let transport: HTTPTransport
     let credentials: IndexCredentials?
+    /// How often a transient failure of a listing or download is retried.
+    var retry = RetryPolicy(maxAttempts: 3)
 
     /// All files of `project` (empty when the index does not know the project).
     func files(project: String) async throws -> [IndexedFile] {
@@ -120,42 +120,64 @@ struct IndexListing: Sendable {
         return (digest == sha256 ? .identical : .differentContent(existing: digest), files)
     }
 
+    /// The `Authorization` header for `url` when it is on the upload URL's exact origin (scheme,
+    /// host and port); nothing for any other URL.
     private func authorizationHeaders(for url: String) -> [(String, String)] {
-        guard let credentials, let host = URL(string: url)?.host?.lowercased(), host == index.host else { return [] }
+        guard let credentials, let origin = Origin(url), origin == Origin(index.uploadURL) else { return [] }
         return [("Authorization", credentials.basicAuthorization)]
     }
 
-    /// GETs `url`, following redirects on the same host (an index may redirect to the normalised
-    /// name). A redirect to another host is answered as 404: pypiserver sends requests for
+    /// GETs `url`, following redirects on the same origin (an index may redirect to the normalised
+    /// name). A redirect to another origin is answered as 404: pypiserver sends requests for
     /// projects it does not hold to its fallback index (PyPI), and what PyPI holds is not on this
-    /// index. Nothing is ever fetched from the other host.
+    /// index. Nothing is ever fetched from the other origin. Transient failures (a broken
+    /// connection, a deadline of ``HTTPLimits``, 5xx, 429) are retried with backoff.
     private func get(_ url: String, accept: String) async throws -> HTTPReply {
-        try await followingRedirects(url, status: \.status, headers: \.headers) { current in
-            try await transport.send(.GET, current, headers: [("Accept", accept)] + authorizationHeaders(for: current))
-        } ?? HTTPReply(status: 404, headers: [:], body: [])
+        try await retryingTransient(url) {
+            let reply = try await followingRedirects(url, status: \.status, headers: \.headers) { current in
+                try await transport.send(.GET, current, headers: [("Accept", accept)] + authorizationHeaders(for: current))
+            } ?? HTTPReply(status: 404, headers: [:], body: [])
+            return (reply, Self.isTransient(status: reply.status))
+        }
     }
 
-    /// Sends a request to `url` with `send`, and again to each redirect's target on the same host
+    /// Runs `attempt` up to the retry policy's attempts while it fails transiently (throws anything
+    /// but a ``PublishingError`` or cancellation, or answers a status that says "try later");
+    /// returns the last answer, or throws ``PublishingError/indexUnreadable(url:problem:)`` with
+    /// the last failure.
+    private func retryingTransient<Reply: Sendable>(_ url: String, _ attempt: () async throws -> (Reply, Bool)) async throws -> Reply {
+        var lastProblem = ""
+        for number in 1...retry.maxAttempts {
+            if number > 1 { try await Task.sleep(for: retry.delay(before: number)) }
+            do {
+                let (reply, again) = try await attempt()
+                if !again || number == retry.maxAttempts { return reply }
+                lastProblem = "a transient answer"
+            } catch let error as PublishingError {
+                throw error
+            } catch is CancellationError {
+                throw CancellationError()
+            } catch {
+                lastProblem = Redaction.scrub("\(error)")
+            }
+        }
+        throw PublishingError.indexUnreadable(url: url, problem: "\(lastProblem) (after \(retry.maxAttempts) attempts)")
+    }
+
+    static func isTransient(status: Int) -> Bool { status == 408 || status == 425 || status == 429 || status >= 500 }
+
+    /// Sends a request to `url` with `send`, and again to each redirect's target on the same origin
     /// (at most 5); returns the first answer that is not such a redirect, or nil for a redirect to
-    /// another host. Transport failures become ``PublishingError/indexUnreadable(url:problem:)``.
+    /// another origin.
     private func followingRedirects<Reply>(_ url: String, status: (Reply) -> Int, headers: (Reply) -> HTTPHeaders,
                                            _ send: (String) async throws -> Reply) async throws -> Reply? {
         var current = url
         for _ in 0..<5 {
-            let reply: Reply
-            do {
-                reply = try await send(current)
-            } catch let error as PublishingError {
-                throw error
-            } catch {
-                throw PublishingError.indexUnreadable(url: current, problem: "\(error)")
-            }
+            let reply = try await send(current)
             let code = status(reply)
             guard (300..<400).contains(code), code != 304, let location = headers(reply).first(name: "location"),
                   let next = URL(string: location, relativeTo: URL(string: current))?.absoluteURL else { return reply }
-            guard next.host?.lowercased() == URL(string: current)?.host?.lowercased(), next.port == URL(string: current)?.port else {
-                return nil
-            }
+            guard let origin = Origin(next), origin == Origin(current) else { return nil }
             current = next.absoluteString
         }
         throw PublishingError.indexUnreadable(url: url, problem: "too many redirects")
@@ -180,11 +202,14 @@ struct IndexListing: Sendable {
         }
     }
 
-    /// Streams the file at `url` (same-host redirects followed, as for listings) into `path`, or
-    /// only hashes it when `path` is nil.
+    /// Streams the file at `url` (same-origin redirects followed, as for listings) into `path`, or
+    /// only hashes it when `path` is nil; transient failures are retried.
     private func download(_ url: String, to path: String?) async throws -> HTTPTransport.Download {
-        let got = try await followingRedirects(url, status: \.status, headers: \.headers) { current in
-            try await transport.download(current, headers: authorizationHeaders(for: current), to: path)
+        let got = try await retryingTransient(url) {
+            let got = try await followingRedirects(url, status: \.status, headers: \.headers) { current in
+                try await transport.download(current, headers: authorizationHeaders(for: current), to: path)
+            }
+            return (got, got.map { Self.isTransient(status: $0.status) } ?? false)
         }
         guard let got, got.status == 200 else {
             throw PublishingError.indexUnreadable(url: url, problem: "status \(got?.status ?? 404) downloading the file")
@@ -193,7 +218,7 @@ struct IndexListing: Sendable {
     }
 
     private func unreadable(_ url: String, _ reply: HTTPReply) -> PublishingError {
-        .indexUnreadable(url: url, problem: "status \(reply.status) '\(credentials?.scrub(reply.excerpt) ?? reply.excerpt)'")
+        .indexUnreadable(url: url, problem: "status \(reply.status) '\(reply.excerpt)'")
     }
 
     // MARK: parsers

@@ -92,10 +92,16 @@ public struct RetryPolicy: Sendable, Hashable {
     public var initialDelay: Duration
     /// The longest wait between attempts.
     public var maxDelay: Duration
+    /// How many times a destination is asked whether an upload it accepted is there before the
+    /// upload counts as not stored (waiting as between attempts: listings lag behind uploads).
+    public var confirmationLooks: Int
 
-    /// Creates a policy; the default is 5 attempts, waiting 1 s, 2 s, 4 s, 8 s.
-    public init(maxAttempts: Int = 5, initialDelay: Duration = .seconds(1), maxDelay: Duration = .seconds(30)) {
+    /// Creates a policy; the default is 5 attempts, waiting 1 s, 2 s, 4 s, 8 s, and 3 looks to
+    /// confirm an upload.
+    public init(maxAttempts: Int = 5, initialDelay: Duration = .seconds(1), maxDelay: Duration = .seconds(30),
+                confirmationLooks: Int = 3) {
         self.maxAttempts = max(1, maxAttempts); self.initialDelay = initialDelay; self.maxDelay = maxDelay
+        self.confirmationLooks = max(1, confirmationLooks)
     }
 
     /// The wait before attempt `attempt` (2, 3, …).

@@ -2,7 +2,8 @@ import FarmCore
 
 /// Why a publication step failed.
 ///
-/// Messages never contain a credential: server text quoted here is scrubbed first.
+/// Messages never contain a credential: ``description`` passes the whole text through
+/// ``Redaction/scrub(_:)`` (every registered credential in every form, and URL userinfo).
 public enum PublishingError: Error, Sendable, Equatable, CustomStringConvertible {
     /// The wheel's bytes differ from what the verifier stamped.
     case wheelChangedSinceVerification(filename: String, stamped: SHA256Digest, found: SHA256Digest)
@@ -30,8 +31,14 @@ public enum PublishingError: Error, Sendable, Equatable, CustomStringConvertible
     case gitHubAssetConflict(tag: String, asset: String, existingSize: Int64, size: Int64)
     /// A configuration value (URL, tag template, repository) is invalid.
     case invalidConfiguration(what: String, value: String, expected: String)
+    /// A credential cannot be used as it was read (a control character in it).
+    case invalidCredential(source: String, problem: String)
+    /// The destination accepted an upload (2xx) every time but never listed the file afterwards.
+    case uploadNotStored(filename: String, destination: String, attempts: Int, detail: String)
 
-    public var description: String {
+    public var description: String { Redaction.scrub(text) }
+
+    private var text: String {
         switch self {
         case let .wheelChangedSinceVerification(f, stamped, found):
             return "wheel '\(f)' changed since it was verified: verified sha256 '\(stamped.hex)', now '\(found.hex)'; verify it again before publishing"
@@ -62,6 +69,10 @@ public enum PublishingError: Error, Sendable, Equatable, CustomStringConvertible
             return "release '\(tag)' is published and already has asset '\(asset)' of \(existing) bytes, this file has \(size) bytes; publish under a new version (--version-suffix) instead of replacing a published asset"
         case let .invalidConfiguration(what, value, expected):
             return "invalid \(what) '\(value)': expected \(expected)"
+        case let .invalidCredential(source, problem):
+            return "the credential in \(source) cannot be used: \(problem); remove it (for a file: tr -d '\\r\\n' < FILE) and run again (the value is not shown)"
+        case let .uploadNotStored(f, destination, attempts, detail):
+            return "'\(destination)' accepted '\(f)' \(attempts) time\(attempts == 1 ? "" : "s") but does not list it (\(detail)): it is not published; check the index's storage and run publish again"
         }
     }
 }

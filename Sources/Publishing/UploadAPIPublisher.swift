@@ -9,6 +9,11 @@ import Logging
 /// It retries 5xx answers and dropped connections with backoff, and after every ambiguous failure
 /// it looks again before sending the file anew, so a file is never uploaded twice. A 409, or a 400
 /// saying the file exists, is resolved the same way.
+///
+/// An upload counts only when it is confirmed: after a 2xx the index must list the file with the
+/// wheel's SHA-256 (looked at a few times, since listings lag). An answer that does not stick is
+/// retried like a failure and, when no attempt sticks, reported as
+/// ``PublishingError/uploadNotStored(filename:destination:attempts:detail:)``.
 public struct UploadAPIPublisher: WheelPublisher {
     /// The index.
     public let index: PackageIndex
@@ -61,6 +66,7 @@ public struct UploadAPIPublisher: WheelPublisher {
                                     fileSize: wheel.size, suffix: form.suffix)
         let headers = [("Authorization", credentials.basicAuthorization), ("Content-Type", form.contentType)]
         var lastProblem = ""
+        var unstored = 0   // 2xx answers whose file the index then did not list
         for attempt in 1...retry.maxAttempts {
             if attempt > 1 {
                 let wait = retry.delay(before: attempt)
@@ -83,14 +89,27 @@ public struct UploadAPIPublisher: WheelPublisher {
             } catch is CancellationError {
                 throw CancellationError()
             } catch {
-                lastProblem = "connection failed (\(error))"
+                lastProblem = Redaction.scrub("connection failed (\(error))")
                 continue
             }
             let message = credentials.scrub(reply.excerpt)
             switch reply.status {
             case 200..<300:
-                logger.info("uploaded", metadata: ["file": "\(wheel.filename)", "index": "\(destination)"])
-                return .uploaded(attempts: attempt)
+                // Confirmed only when the index lists the file with our digest.
+                let (found, listed, looks) = try await confirm(wheel)
+                switch found {
+                case .identical:
+                    logger.info("uploaded", metadata: ["file": "\(wheel.filename)", "index": "\(destination)"])
+                    return .uploaded(attempts: attempt)
+                case .differentContent(let existing):
+                    return .refused(burnt(wheel, existing: existing, files: listed))
+                case .absent:
+                    unstored += 1
+                    lastProblem = "the index answered \(reply.status) but did not list the file in \(looks) looks"
+                    logger.warning("upload not stored", metadata: ["file": "\(wheel.filename)", "index": "\(destination)",
+                                                                   "status": "\(reply.status)", "attempt": "\(attempt)"])
+                    continue
+                }
             case _ where reply.status == 409 || (reply.status == 400 && Self.saysFileExists(reply.text)):
                 // Listings can lag behind uploads (PyPI's are cached): look a few times before deciding.
                 var (found, listed) = try await listing.presence(of: wheel.filename, sha256: wheel.sha256, project: wheel.name)
@@ -130,9 +149,24 @@ public struct UploadAPIPublisher: WheelPublisher {
         switch last {
         case .identical: return .uploaded(attempts: retry.maxAttempts)
         case .differentContent(let existing): return .refused(burnt(wheel, existing: existing, files: listed))
+        case .absent where unstored > 0:
+            throw PublishingError.uploadNotStored(filename: wheel.filename, destination: destination, attempts: unstored,
+                                                  detail: lastProblem)
         case .absent:
             throw PublishingError.gaveUp(filename: wheel.filename, destination: destination,
                                          attempts: retry.maxAttempts, lastProblem: lastProblem)
+        }
+    }
+
+    /// Looks for the file after a 2xx answer, up to ``RetryPolicy/confirmationLooks`` times with
+    /// backoff while it is absent (listings such as PyPI's are cached and lag behind uploads).
+    private func confirm(_ wheel: PublishableWheel) async throws -> (Presence, [IndexedFile], looks: Int) {
+        var looks = 0
+        while true {
+            looks += 1
+            let (found, listed) = try await listing.presence(of: wheel.filename, sha256: wheel.sha256, project: wheel.name)
+            if found != .absent || looks >= retry.confirmationLooks { return (found, listed, looks) }
+            try await Task.sleep(for: retry.delay(before: looks + 1))
         }
     }
 

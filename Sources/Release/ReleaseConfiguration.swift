@@ -32,6 +32,8 @@ public struct ReleaseConfiguration: Sendable {
     public var notes: [String] = []
     /// Build attempts per job, including rebuilds after a failed verification.
     public var maxAttempts = 2
+    /// How long one build attempt may run and stay silent (the build watchdog).
+    public var buildLimits = BuildLimits()
 
     public init(recipe: Recipe, jobs: [BuildJob], inventory: Inventory, inventoryPath: String?, distDir: URL) {
         self.recipe = recipe; self.jobs = jobs; self.inventory = inventory

@@ -106,6 +106,8 @@ struct ReleaseJobRunner: JobRunner {
         let outcome: BuildOutcome
         do {
             outcome = try await buildRunner.run(request, on: transport, source: source, dist: configuration.distDir,
+                                                watchdog: configuration.buildLimits.watchdog(estimatedMinutes: job.variant.estimatedMinutes,
+                                                                                             speed: host.speed),
                                                 onEvent: { event in
                                                     if case let .phase(name, _) = event { display.phase(job: jobID, phase: name) }
                                                 },
@@ -120,7 +122,7 @@ struct ReleaseJobRunner: JobRunner {
                     await pool.discard(host.name)
                     finish("host-failed", message)
                     throw JobRunnerError.hostUnreachable(message)
-                case .connectionLost, .timeout, .transferCorrupt:
+                case .connectionLost, .timeout, .transferCorrupt, .outputTooLarge:
                     await pool.discard(host.name)
                     finish("host-failed", message)
                     throw JobRunnerError.connectionLost(message)
@@ -153,7 +155,7 @@ struct ReleaseJobRunner: JobRunner {
         }
 
         guard outcome.wheels.count == 1, let wheel = outcome.wheels.first else {
-            for w in outcome.wheels { try? FileManager.default.removeItem(at: w.path) }
+            outcome.wheels.forEach(ArtifactStaging.discard)
             let m = "the build produced \(outcome.wheels.count) wheels, expected exactly 1"
             finish("build-failed", m)
             return .buildFailed(m)
@@ -164,7 +166,7 @@ struct ReleaseJobRunner: JobRunner {
         let report = await verifier.verify(path: wheel.path.path, expectation: expectation)
         let reportJSON = (try? JSONEncoder().encode(report)).map { String(decoding: $0, as: UTF8.self) }
         guard report.passed else {
-            try? FileManager.default.removeItem(at: wheel.path)
+            ArtifactStaging.discard(wheel)   // only this attempt's staged copy
             let failures = report.failures.map { "\($0.id.rawValue): \($0.message)" }.joined(separator: "; ")
             let m = "wheel \(wheel.file) failed verification and was deleted: \(failures)"
             display.note("✗ \(job.id) on \(host.name): \(m)")
@@ -172,10 +174,18 @@ struct ReleaseJobRunner: JobRunner {
             finish("verify-failed", m)
             return .buildFailed(m)
         }
-        try journal.recordArtifact(ArtifactRecord(filename: wheel.file, sha256: wheel.sha256, size: wheel.size, jobID: job.id,
+        // Into the dist directory, never over a verified wheel already there.
+        let placed: BuiltWheel
+        do {
+            placed = try ArtifactStaging.promote(wheel, into: configuration.distDir) { (try? journal.artifact(filename: $0))??.verified == true }
+        } catch {
+            finish("build-failed", "\(error)")
+            return .buildFailed("\(error)")
+        }
+        try journal.recordArtifact(ArtifactRecord(filename: placed.file, sha256: placed.sha256, size: placed.size, jobID: job.id,
                                                   host: host.name, verified: true, report: reportJSON))
-        try? journal.setJob(run: runID, job: record(job, .verified, host: host.name, attempts: attempt, wheel: wheel.file))
-        book.update(job.id) { $0.wheel = wheel; $0.report = report }
+        try? journal.setJob(run: runID, job: record(job, .verified, host: host.name, attempts: attempt, wheel: placed.file))
+        book.update(job.id) { $0.wheel = placed; $0.report = report }
         finish("succeeded", nil)
         return .succeeded
     }

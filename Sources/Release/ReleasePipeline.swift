@@ -116,6 +116,7 @@ public final class ReleasePipeline: Sendable {
         try FileManager.default.createDirectory(at: dist, withIntermediateDirectories: true)
         let lock = try CoordinatorLock(distDir: dist)
         defer { withExtendedLifetime(lock) {} }
+        ArtifactStaging.removeLeftovers(dist: dist)   // downloads of attempts an interrupted run never verified
         let journal = try Journal(distDir: dist)
         let runID = try journal.beginRun(recipe: config.recipe.name, inventory: config.inventoryPath ?? "-", arguments: config.arguments)
         out("wheelfarm release \(runID) · recipe \(config.recipe.name) · \(config.jobs.count) jobs")
@@ -290,12 +291,19 @@ public final class ReleasePipeline: Sendable {
                 do {
                     let wheel = try await publicationVerifier.verifiedForPublishing(wheelAt: path.path)
                     publishable[jobID] = wheel
-                    if try journal.isPublished(filename: wheel.filename, sha256: wheel.sha256, target: publisher.destination) {
-                        publications[jobID, default: []].append("already published to \(publisher.destination) (journal)")
+                    // The destination is asked, not only the journal: a file the journal records
+                    // as published that the index does not hold is uploaded again.
+                    let recorded = try journal.isPublished(filename: wheel.filename, sha256: wheel.sha256, target: publisher.destination)
+                    let outcome = try await publisher.publish(wheel, dryRun: false)
+                    if outcome == .alreadyThere {
+                        if !recorded { try journal.recordPublication(filename: wheel.filename, sha256: wheel.sha256, target: publisher.destination, outcome: "\(outcome)") }
+                        publications[jobID, default: []].append("already published to \(publisher.destination)")
                         out("  = \(wheel.filename): already published")
                         continue
                     }
-                    let outcome = try await publisher.publish(wheel, dryRun: false)
+                    if recorded && outcome.isSuccess {
+                        out("  ! \(wheel.filename): the journal recorded it as published, but \(publisher.destination) did not hold it: uploaded again")
+                    }
                     if outcome.isSuccess {
                         try journal.recordPublication(filename: wheel.filename, sha256: wheel.sha256, target: publisher.destination, outcome: "\(outcome)")
                         publications[jobID, default: []].append("\(outcome) → \(publisher.destination)")

@@ -80,7 +80,9 @@ public enum HostChecker {
             }
             var status: ExecStatus = .exited(-1)
             let roundTrip = try await clock.measure {
-                status = try await transport.exec(ExecRequest("true", timeout: .seconds(max(5, ssh.connectTimeout)))) { _ in }
+                // What a login shell prints around `true` is read only up to a small cap.
+                status = try await transport.run(ExecRequest("true", timeout: .seconds(max(5, ssh.connectTimeout)),
+                                                             outputLimit: 64 << 10)).status
             }
             result.roundTripSeconds = roundTrip.seconds
             if status.isSuccess {

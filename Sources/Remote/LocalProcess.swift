@@ -1,3 +1,4 @@
+import FarmCore
 import Foundation
 #if canImport(Glibc)
 import Glibc
@@ -10,7 +11,10 @@ import Glibc
 /// stderr drained together as they arrive, stdin fed without blocking, and the same poll-driven
 /// cancellation as the SSH transport.
 enum LocalProcess {
+    /// Runs `request` with `environment` as the whole environment of `/bin/sh` (callers pass
+    /// ``ChildEnvironment/sanitized(_:removing:)``: no credential reaches a local command).
     static func run(_ request: ExecRequest, host: String, control: OperationControl,
+                    environment: [String: String] = ChildEnvironment.sanitized(),
                     output: @Sendable (ExecOutput) -> Void) throws -> ExecStatus {
         let stdinPipe = makePipe(nonBlocking: false), stdoutPipe = makePipe(nonBlocking: false)
         let stderrPipe = makePipe(nonBlocking: false)
@@ -40,8 +44,10 @@ enum LocalProcess {
         let argv = ["/bin/sh", "-c", script]
         var cArgs: [UnsafeMutablePointer<CChar>?] = argv.map { strdup($0) } + [nil]
         defer { cArgs.forEach { free($0) } }
+        var cEnv: [UnsafeMutablePointer<CChar>?] = environment.sorted { $0.key < $1.key }.map { strdup("\($0.key)=\($0.value)") } + [nil]
+        defer { cEnv.forEach { free($0) } }
         var pid: pid_t = 0
-        let spawned = posix_spawn(&pid, "/bin/sh", &actions, &attributes, &cArgs, environ)
+        let spawned = posix_spawn(&pid, "/bin/sh", &actions, &attributes, &cArgs, &cEnv)
         close(stdinPipe[0]); close(stdoutPipe[1]); close(stderrPipe[1])
         guard spawned == 0 else {
             close(stdinPipe[1]); close(stdoutPipe[0]); close(stderrPipe[0])

@@ -30,8 +30,12 @@ public struct LocalTransport: Transport {
         let control = OperationControl(timeout: request.timeout)
         let name = host.name
         logger.debug("exec", metadata: ["host": "\(name)", "command": "\(request.command)"])
+        // The coordinator's environment without any credential (tokens, twine's variables, the
+        // ssh-agent socket, this host's passphrase variable): a build step that prints its
+        // environment writes nothing secret into dist/logs.
+        let environment = ChildEnvironment.sanitized(removing: Set([host.passphraseEnv].compactMap { $0 }))
         return try await runOnOwnThread(name: "wheelfarm-local-exec", control: control) { control in
-            try LocalProcess.run(request, host: name, control: control, output: output)
+            try LocalProcess.run(request, host: name, control: control, environment: environment, output: output)
         }
     }
 
@@ -98,13 +102,28 @@ enum LocalFiles {
         done = true
     }
 
+    /// Copies `source` (a regular file, not a symbolic link: a host's agent is untrusted and could
+    /// name `/dev/zero` or a FIFO) to `path`, stopping as soon as more arrives than expected.
     static func download(_ source: String, to path: String, expected: ExpectedFile, host: String,
                          control: OperationControl) throws -> DownloadResult {
-        let input = open(source, O_RDONLY | O_CLOEXEC)
+        // O_NONBLOCK: opening a FIFO must not wait for a writer; O_NOFOLLOW: the name itself.
+        let input = open(source, O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK)
         guard input >= 0 else {
-            throw TransportError(.commandFailed, host: host, "cannot read remote file '\(source)': \(errnoText())")
+            let code = errno
+            if code == ELOOP {
+                throw TransportError(.transferCorrupt, host: host, "'\(source)' is a symbolic link; only regular files are downloaded")
+            }
+            throw TransportError(.commandFailed, host: host, "cannot read remote file '\(source)': \(errnoText(code))")
         }
         defer { close(input) }
+        var info = stat()
+        guard fstat(input, &info) == 0 else {
+            throw TransportError(.commandFailed, host: host, "cannot read remote file '\(source)': \(errnoText())")
+        }
+        guard info.st_mode & S_IFMT == S_IFREG else {
+            throw TransportError(.transferCorrupt, host: host, "'\(source)' is not a regular file (a device, pipe or directory); only regular files are downloaded")
+        }
+        _ = fcntl(input, F_SETFL, fcntl(input, F_GETFL) & ~O_NONBLOCK)
         let sink = try DownloadSink(destination: path, expected: expected, host: host, source: source)
         var buffer = [UInt8](repeating: 0, count: chunkSize)
         while true {
@@ -160,6 +179,13 @@ final class DownloadSink {
     var received: Int64 { digest.byteCount }
 
     func write(_ bytes: UnsafeRawBufferPointer) throws {
+        // Past the expected size nothing more is written: a file that grows, or a lie about its
+        // size, costs at most one chunk.
+        if let want = expected.size, received + Int64(bytes.count) > want {
+            abandon()
+            throw TransportError(.transferCorrupt, host: host,
+                                 "'\(source)' is larger than the \(want) bytes expected; the download was stopped and the partial file removed")
+        }
         digest.update(bytes)
         do { try LocalFiles.writeAll(fd, bytes, path: temporary, host: host) } catch { abandon(); throw error }
     }

@@ -63,20 +63,50 @@ enum Interruption: Error {
     case timedOut
 }
 
-/// Collects output pieces from a transport thread.
+/// Collects output pieces from a transport thread, up to `limit` bytes in all; the first piece
+/// past the limit is dropped and calls the overflow handler (which stops the command).
 final class OutputCollector: Sendable {
-    private let state = Mutex<(Data, Data)>((Data(), Data()))
+    private struct State {
+        var out = Data(), err = Data()
+        var overflowed = false
+        var handler: (@Sendable () -> Void)?
+    }
+    private let state = Mutex(State())
+    private let limit: Int
+
+    init(limit: Int = .max) { self.limit = limit }
 
     func append(_ piece: ExecOutput) {
-        state.withLock { s in
-            switch piece {
-            case .stdout(let d): s.0.append(d)
-            case .stderr(let d): s.1.append(d)
+        let handler: (@Sendable () -> Void)? = state.withLock { s in
+            guard !s.overflowed else { return nil }
+            let data: Data
+            switch piece { case .stdout(let d): data = d; case .stderr(let d): data = d }
+            if s.out.count + s.err.count + data.count > limit {
+                s.overflowed = true
+                return s.handler
             }
+            switch piece {
+            case .stdout(let d): s.out.append(d)
+            case .stderr(let d): s.err.append(d)
+            }
+            return nil
         }
+        handler?()
     }
 
-    func take() -> (Data, Data) { state.withLock { $0 } }
+    /// Calls `handler` once the limit is passed (at once when it already is).
+    func onOverflow(_ handler: @escaping @Sendable () -> Void) {
+        let now = state.withLock { s -> Bool in
+            s.handler = handler
+            return s.overflowed
+        }
+        if now { handler() }
+    }
+
+    /// True once more than `limit` bytes arrived.
+    var overflowed: Bool { state.withLock { $0.overflowed } }
+
+    func take() -> (Data, Data) { state.withLock { ($0.out, $0.err) } }
 }
 
 /// A pipe with close-on-exec set on both ends (and non-blocking if asked); `[-1, -1]` on failure.

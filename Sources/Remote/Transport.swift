@@ -52,13 +52,22 @@ public struct ExecRequest: Sendable, Hashable {
     public var environment: [String: String]
     /// How long stopped commands get between SIGTERM and SIGKILL.
     public var killGracePeriod: Duration
+    /// The most bytes (stdout and stderr together) ``Transport/run(_:)`` collects; a command that
+    /// prints more is stopped and ``TransportError/Kind/outputTooLarge`` thrown. A host is
+    /// untrusted: a probe that prints without end must not fill the coordinator's memory.
+    /// (Streaming ``Transport/exec(_:output:)`` callers bound what they keep themselves.)
+    public var outputLimit: Int
+
+    /// The default ``outputLimit``: far above what probe, check and cancel print.
+    public static let defaultOutputLimit = 4 << 20
 
     /// Creates a request.
     public init(_ command: String, stdin: Data? = nil, timeout: Duration? = nil, workingDirectory: String? = nil,
-                environment: [String: String] = [:], killGracePeriod: Duration = .seconds(2)) {
+                environment: [String: String] = [:], killGracePeriod: Duration = .seconds(2),
+                outputLimit: Int = ExecRequest.defaultOutputLimit) {
         self.command = command; self.stdin = stdin; self.timeout = timeout
         self.workingDirectory = workingDirectory; self.environment = environment
-        self.killGracePeriod = killGracePeriod
+        self.killGracePeriod = killGracePeriod; self.outputLimit = outputLimit
     }
 }
 
@@ -136,10 +145,27 @@ public struct DownloadResult: Sendable, Hashable {
 }
 
 extension Transport {
-    /// Runs a command and collects all of its output (for commands with modest output).
+    /// Runs a command and collects its output, at most ``ExecRequest/outputLimit`` bytes: past
+    /// that the command is stopped (its process group, as on cancellation) and
+    /// ``TransportError/Kind/outputTooLarge`` is thrown.
     public func run(_ request: ExecRequest) async throws -> ExecResult {
-        let collected = OutputCollector()
-        let status = try await exec(request) { collected.append($0) }
+        let collected = OutputCollector(limit: request.outputLimit)
+        let command = Task { try await exec(request) { collected.append($0) } }
+        collected.onOverflow { command.cancel() }
+        let status: ExecStatus
+        do {
+            status = try await withTaskCancellationHandler { try await command.value } onCancel: { command.cancel() }
+        } catch {
+            if collected.overflowed && !Task.isCancelled {
+                throw TransportError(.outputTooLarge, host: host.name,
+                                     "command '\(request.command.prefix(200))' printed more than \(request.outputLimit) bytes, the most wheelfarm reads from a host; it was stopped (check the host's shell profile and agent)")
+            }
+            throw error
+        }
+        if collected.overflowed {
+            throw TransportError(.outputTooLarge, host: host.name,
+                                 "command '\(request.command.prefix(200))' printed more than \(request.outputLimit) bytes, the most wheelfarm reads from a host")
+        }
         let (out, err) = collected.take()
         return ExecResult(status: status, stdout: out, stderr: err)
     }

@@ -24,6 +24,8 @@ public struct TransportError: Error, Sendable, CustomStringConvertible {
         case transferCorrupt
         /// A local file could not be read or written.
         case localIO
+        /// A command printed more than the coordinator reads from a host (it was stopped).
+        case outputTooLarge
     }
 
     /// The category of the failure.

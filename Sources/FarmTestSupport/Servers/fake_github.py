@@ -16,7 +16,10 @@ Usage: FAKE_GITHUB_TOKEN=TOKEN fake_github.py PORT_FILE EVENTS_FILE [UPLOAD_PLAN
 
 UPLOAD_PLAN is a comma list consumed one step per asset upload: "pass", "drop-partial" (read half
 the body, keep an asset in state "starter" as GitHub does after a failed upload, drop the
-connection) or "502" (read the body, store nothing, answer 502). Each request is appended to
+connection), "502" (read the body, store nothing, answer 502), "forget" (read the body, answer
+201 with the asset as if stored, store nothing: an upload that does not stick) or "corrupt" (store
+the asset with the right size but other bytes: its digest differs). Assets carry
+"digest": "sha256:HEX" of the bytes stored, as GitHub's API states it. Each request is appended to
 EVENTS_FILE as "METHOD PATH".
 """
 import hashlib
@@ -76,6 +79,7 @@ class Handler(BaseHTTPRequestHandler):
     def asset_doc(self, a):
         return {"id": a["id"], "name": a["name"], "size": a["size"], "state": a["state"],
                 "content_type": "application/octet-stream",
+                "digest": f"sha256:{a['sha256']}" if a["sha256"] else None,
                 "browser_download_url": f"http://127.0.0.1:{self.server.server_address[1]}/download/{a['id']}"}
 
     def authorised(self):
@@ -184,6 +188,11 @@ class Handler(BaseHTTPRequestHandler):
             got += len(chunk)
         if step == "502":
             return self.send_json(502, {"message": "Server Error"})
+        if step == "forget":
+            return self.send_json(201, self.asset_doc({"id": new_id(), "name": name, "size": got, "state": "uploaded",
+                                                       "sha256": digest.hexdigest()}))
+        if step == "corrupt":
+            digest = hashlib.sha256(b"not the bytes that were sent")
         with LOCK:
             a = {"id": new_id(), "name": name, "size": got, "state": "uploaded", "sha256": digest.hexdigest()}
             r["assets"].append(a)

@@ -9,6 +9,8 @@ requests of other methods pass meanwhile. Steps:
   pass          forward, relay the answer
   404           answer 404 without forwarding (an index that does not list the project yet)
   500           read the whole body, answer 500 without forwarding
+  forget        read the whole body, answer 200 without forwarding (an index that accepts an
+                upload and keeps nothing)
   drop-mid      read about half of the body, then close the connection (nothing forwarded)
   drop-after    forward the whole request, let the upstream store it, then close the client
                 connection without relaying the answer
@@ -88,13 +90,17 @@ def handle(client):
                 got += len(chunk)
             client.shutdown(socket.SHUT_RDWR)
             return
-        if step == "500":
+        if step in ("500", "forget"):
             got = len(rest)
             while got < length:
                 chunk = client.recv(65536)
                 if not chunk:
                     break
                 got += len(chunk)
+            if step == "forget":
+                client.sendall(b"HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\n"
+                               b"Content-Length: 2\r\nConnection: close\r\n\r\nOK")
+                return
             client.sendall(b"HTTP/1.1 500 Internal Server Error\r\nContent-Type: text/plain\r\n"
                            b"Content-Length: 14\r\nConnection: close\r\n\r\ninjected fault")
             return

@@ -33,6 +33,12 @@ extension SSHSession {
             throw interrupted(interruption, while: what, timeout: nil)
         }
         let size = Int64(info.st_size)
+        // SCP states the size first: a file larger than expected is refused before any byte moves.
+        if let want = expected.size, size > want {
+            freeChannel(channel)
+            throw TransportError(.transferCorrupt, host: host.name,
+                                 "'\(remotePath)' has \(size) bytes, more than the \(want) expected; it was not downloaded")
+        }
         let sink: DownloadSink
         do {
             sink = try DownloadSink(destination: localPath, expected: expected, host: host.name, source: remotePath)
