@@ -103,6 +103,42 @@ struct PlatformTaggingTests {
         #expect(run.artifacts.isEmpty)
     }
 
+    /// A project whose extension links against a library auditwheel cannot find (built beside it,
+    /// not on the loader's path), so no portable tag is possible.
+    func unvendorableProject(in dir: URL) throws -> URL {
+        let lib = try PlatformFixtures.providerLibrary(in: dir)
+        let project = dir.appendingPathComponent("unvendorable")
+        let pkg = project.appendingPathComponent("wfsample")
+        try FileManager.default.createDirectory(at: pkg, withIntermediateDirectories: true)
+        try "".write(to: pkg.appendingPathComponent("__init__.py"), atomically: true, encoding: .utf8)
+        try PlatformFixtures.usesProvider.write(to: pkg.appendingPathComponent("_C.c"), atomically: true, encoding: .utf8)
+        try """
+            import os
+            from setuptools import setup, Extension
+            setup(name=os.environ.get('WFSAMPLE_DIST_NAME', 'wfsample'), version=os.environ.get('WFSAMPLE_VERSION', '0'), packages=['wfsample'],
+                  ext_modules=[Extension('wfsample._C', ['wfsample/_C.c'], libraries=['wfprov'], library_dirs=['\(lib.path)'])])
+            """.write(to: project.appendingPathComponent("setup.py"), atomically: true, encoding: .utf8)
+        return project
+    }
+
+    @Test("a wheel no portable tag fits fails the build naming the fix, unless --platform linux keeps its linux_* tag")
+    func linuxOnlyWhenAsked() throws {
+        let dir = try TestEnvironment.makeTemporaryDirectory("wf-tagging")
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let source = try unvendorableProject(in: dir)
+        let strict = try build(args(job: "strict-\(UUID().uuidString.prefix(6))", source: source, extra: []))
+        #expect(strict.status == 1 && strict.finished?.status == .failed, "\(strict.stderr.suffix(2000))")
+        let message = strict.finished?.message ?? ""
+        #expect(message.contains("libwfprov.so") && message.contains("declare it as provided by a dependency"), "\(message)")
+        let kept = try build(args(job: "linux-\(UUID().uuidString.prefix(6))", source: source, extra: ["--platform", "linux"]))
+        #expect(kept.status == 0, "\(kept.stderr.suffix(2000))")
+        #expect(kept.artifacts.first?.file.hasSuffix("-linux_x86_64.whl") == true, "\(kept.artifacts)")
+        // Declared as provided (the recipe's provided_libraries), it is not vendored and the tag is portable.
+        let provided = try build(args(job: "provided-\(UUID().uuidString.prefix(6))", source: source, extra: ["--exclude-lib", "libwfprov.so"]))
+        #expect(provided.status == 0, "\(provided.stderr.suffix(2000))")
+        #expect(provided.artifacts.first?.file.contains("-manylinux") == true, "\(provided.artifacts)")
+    }
+
     @Test("the build request passes the recipe's platform and provided libraries to build.sh")
     func request() throws {
         let recipe = try RecipeCatalog.load(TestEnvironment.repositoryRoot.appendingPathComponent("recipes/vllm-cpu.yaml").path)
