@@ -1,5 +1,7 @@
 // libFuzzer target for the wheel parsers: the ZIP reader (end of central directory, Zip64,
-// central directory, local headers, data descriptors, inflating), METADATA/WHEEL and RECORD.
+// central directory, local headers, data descriptors, inflating), METADATA/WHEEL and RECORD,
+// and the ELF reader the audits use (header, section table, dynamic section, version needs,
+// symbol versions: ELFFile and ELFDependencies).
 // Built by Fuzz/run.sh with `swiftc -sanitize=fuzzer,address` together with the parser sources,
 // which depend only on libc and zlib so they compile on their own.
 #if canImport(Glibc)
@@ -34,6 +36,15 @@ public func fuzzOneInput(_ data: UnsafePointer<UInt8>, _ size: Int) -> CInt {
     guard fd >= 0 else { return 0 }
     _ = bytes.withUnsafeBytes { write(fd, $0.baseAddress, $0.count) }
     close(fd)
+    if size >= 4, bytes[0] == 0x7f, bytes[1] == 0x45, bytes[2] == 0x4c, bytes[3] == 0x46 {
+        if let file = try? ReadOnlyFile(path: scratchPath), let elf = try? ELFFile(file: file, name: "fuzz") {
+            if let deps = try? elf.dependencies(file: file, name: "fuzz") {
+                precondition(deps.versionNeeds.allSatisfy { $0.symbols.count <= 3 && $0.symbolCount >= $0.symbols.count })
+                _ = deps.highestByNamespace
+            }
+        }
+        return 0
+    }
     guard let archive = try? ZipArchive(path: scratchPath, limits: fuzzLimits) else { return 0 }
     let reader = MemberReader()
     var budget: Int64 = 16 << 20  // total inflated bytes per input

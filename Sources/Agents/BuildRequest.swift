@@ -31,6 +31,11 @@ public struct BuildRequest: Sendable, Hashable {
     public var minimumGCC: String?
     public var minimumFreeMB: Int?
     public var dryRun: Bool
+    /// The platform compatibility the wheel must have (`manylinux_2_28`; `linux` keeps a
+    /// host-specific tag when nothing portable is possible); the agent tags with auditwheel.
+    public var platform: PlatformRequirement?
+    /// Libraries a runtime dependency provides: `auditwheel repair --exclude`.
+    public var excludedLibraries: [String] = []
 
     public init(jobID: String, buildStep: String, package: String, version: String, versionSuffix: String? = nil,
                 python: PythonVersion, maxJobs: Int? = nil, builder: Builder = .native, source: String? = nil,
@@ -53,6 +58,8 @@ public struct BuildRequest: Sendable, Hashable {
                   environment: recipe.env.merging(job.variant.env) { $1 }, compilerFlags: job.variant.compilerFlags,
                   requires: needs.requires, forbids: needs.forbids, minimumGCC: job.variant.minimumGCC?.description,
                   dryRun: dryRun)
+        platform = job.variant.platform
+        excludedLibraries = recipe.providedLibraries.map(\.pattern)
     }
 
     /// A readable id, unique per job and attempt: `wfsample-cpu-avx512-1.2.3-cp311-amd64-a1`.
@@ -74,6 +81,8 @@ public struct BuildRequest: Sendable, Hashable {
         for flag in forbids.sorted() { args += ["--forbid", flag.name] }
         if let minimumGCC { args += ["--min-gcc", minimumGCC] }
         if let minimumFreeMB { args += ["--min-free-mb", String(minimumFreeMB)] }
+        if let platform { args += ["--platform", platform.description] }
+        for library in excludedLibraries { args += ["--exclude-lib", library] }
         if dryRun { args.append("--dry-run") }
         return args
     }

@@ -38,6 +38,12 @@ public struct ProbeFinding: Sendable, Hashable, CustomStringConvertible {
         case lowDisk(freeBytes: Int64, neededBytes: Int64)
         /// Docker is installed but no daemon answered.
         case dockerUnusable
+        /// The host's C library is newer than (or other than) a recipe's platform requirement
+        /// allows: its native builds cannot produce that tag.
+        case platformUnreachable(recipe: String, required: PlatformRequirement, found: LibcVersion)
+        /// The host's libstdc++ defines newer `GLIBCXX` versions than a recipe's platform policy
+        /// allows: C++ code built here may need them (the audit of each wheel decides).
+        case libstdcxxNewer(recipe: String, required: PlatformRequirement, found: String, allowed: String)
     }
 
     public let severity: Severity
@@ -70,6 +76,14 @@ public struct ProbeFinding: Sendable, Hashable, CustomStringConvertible {
             return "work directory has \(ByteCount.format(free)) free, builds need \(ByteCount.format(needed))"
         case .dockerUnusable:
             return "docker is installed but its daemon is not reachable (--builder=docker unavailable)"
+        case let .platformUnreachable(recipe, required, found):
+            let want = required.libc!
+            if found.family != want.family {
+                return "has \(found): native builds cannot produce the \(required) wheels recipe '\(recipe)' requires; use --builder docker"
+            }
+            return "has \(found), newer than the \(required) recipe '\(recipe)' requires (\(want.number)): native builds here cannot produce it; use --builder docker or a host with \(want.family.rawValue) ≤ \(want.number)"
+        case let .libstdcxxNewer(recipe, required, found, allowed):
+            return "libstdc++ defines GLIBCXX_\(found), newer than \(required) (recipe '\(recipe)') allows (\(allowed)): C++ code built here may need it; the audit of each wheel decides"
         }
     }
 }
@@ -86,9 +100,13 @@ public struct ProbeComparison: Sendable, Hashable {
 
     /// Compares `host` with `report`, judging toolchain and leaks against the variants of `recipes`.
     ///
-    /// - Parameter minimumFreeBytes: free space below which a warning is given (default 20 GiB,
-    ///   what a vLLM build needs).
-    public init(host: Host, report: ProbeReport, recipes: [Recipe] = [], minimumFreeBytes: Int64 = 20 << 30) {
+    /// - Parameters:
+    ///   - minimumFreeBytes: free space below which a warning is given (default 20 GiB, what a
+    ///     vLLM build needs).
+    ///   - glibcxxCeiling: the newest `GLIBCXX` version a platform policy allows on an arch (the
+    ///     caller passes the policy table's; Agents does not import Wheels); `nil` skips that note.
+    public init(host: Host, report: ProbeReport, recipes: [Recipe] = [], minimumFreeBytes: Int64 = 20 << 30,
+                glibcxxCeiling: ((LibcVersion, Arch) -> String?)? = nil) {
         self.host = host
         self.report = report
         var out: [ProbeFinding] = []
@@ -139,7 +157,28 @@ public struct ProbeComparison: Sendable, Hashable {
         if let docker = report.docker, docker.present, !docker.usable {
             out.append(.init(.info, .dockerUnusable))
         }
+        for recipe in recipes {
+            let requirements = Set(recipe.variants.filter { $0.arches[host.arch] != nil }.compactMap(\.platform))
+            for required in requirements.sorted(by: { $0.description < $1.description }) {
+                guard let want = required.libc, let found = report.libc else { continue }
+                if found.family != want.family || found > want {
+                    out.append(.init(.warning, .platformUnreachable(recipe: recipe.name, required: required, found: found)))
+                } else if let glibcxx = report.libstdcxx?.glibcxx, let allowed = glibcxxCeiling?(want, host.arch), Self.isNewer(glibcxx, than: allowed) {
+                    out.append(.init(.info, .libstdcxxNewer(recipe: recipe.name, required: required, found: glibcxx, allowed: allowed)))
+                }
+            }
+        }
         findings = out
+    }
+
+    /// Whether dotted version `a` is newer than `b` (`3.4.30` > `3.4.24`), numerically.
+    public static func isNewer(_ a: String, than b: String) -> Bool {
+        let x = a.split(separator: ".").compactMap { Int($0) }, y = b.split(separator: ".").compactMap { Int($0) }
+        for i in 0..<max(x.count, y.count) {
+            let p = i < x.count ? x[i] : 0, q = i < y.count ? y[i] : 0
+            if p != q { return p > q }
+        }
+        return false
     }
 
     /// True when any finding is an error.

@@ -63,6 +63,18 @@ public struct ProbeReport: Sendable, Hashable, Codable {
         public init(path: String, version: String? = nil) { self.path = path; self.version = version }
     }
 
+    /// The libstdc++ the host's compiler links C++ code against.
+    public struct LibStdCxx: Sendable, Hashable, Codable {
+        public var path: String
+        /// The file's version (`6.0.30`), when its name carries one.
+        public var version: String?
+        /// The newest `GLIBCXX` symbol version it defines (`3.4.30`): what C++ code built here may need.
+        public var glibcxx: String?
+        public init(path: String, version: String? = nil, glibcxx: String? = nil) {
+            self.path = path; self.version = version; self.glibcxx = glibcxx
+        }
+    }
+
     /// Docker on the host.
     public struct Docker: Sendable, Hashable, Codable {
         public var present: Bool
@@ -95,6 +107,10 @@ public struct ProbeReport: Sendable, Hashable, Codable {
     public var os: OperatingSystem?
     /// glibc version (`2.36`).
     public var glibc: String?
+    /// musl version (`1.2.4`) on musl hosts.
+    public var musl: String?
+    /// The libstdc++ C++ code is linked against.
+    public var libstdcxx: LibStdCxx?
     public var gcc: Compiler?
     public var pythons: [Interpreter]
     public var uv: Tool?
@@ -107,13 +123,14 @@ public struct ProbeReport: Sendable, Hashable, Codable {
                 memoryAvailableBytes: Int64? = nil, workDir: String, workDirExists: Bool = true,
                 workDirWritable: Bool = true, workDirFreeBytes: Int64? = nil, os: OperatingSystem? = nil,
                 glibc: String? = nil, gcc: Compiler? = nil, pythons: [Interpreter] = [], uv: Tool? = nil,
-                docker: Docker? = nil, git: String? = nil, tools: [String]? = nil) {
+                docker: Docker? = nil, git: String? = nil, tools: [String]? = nil, musl: String? = nil, libstdcxx: LibStdCxx? = nil) {
         self.probeVersion = probeVersion; self.time = time; self.hostname = hostname; self.arch = arch
         self.kernel = kernel; self.cpuModel = cpuModel; self.cpuFlags = cpuFlags; self.cores = cores
         self.memoryBytes = memoryBytes; self.memoryAvailableBytes = memoryAvailableBytes; self.workDir = workDir
         self.workDirExists = workDirExists; self.workDirWritable = workDirWritable
         self.workDirFreeBytes = workDirFreeBytes; self.os = os; self.glibc = glibc; self.gcc = gcc
         self.pythons = pythons; self.uv = uv; self.docker = docker; self.git = git; self.tools = tools
+        self.musl = musl; self.libstdcxx = libstdcxx
     }
 
     /// Parses the output of `probe.sh`.
@@ -148,6 +165,13 @@ public struct ProbeReport: Sendable, Hashable, Codable {
 
     /// The arch, if wheelfarm knows it.
     public var parsedArch: Arch? { Arch(parsing: arch) }
+
+    /// The host's C library and its version (`glibc 2.36`), when the probe found it.
+    public var libc: LibcVersion? {
+        if let glibc, let v = LibcVersion(.glibc, parsing: glibc) { return v }
+        if let musl, let v = LibcVersion(.musl, parsing: musl) { return v }
+        return nil
+    }
 
     /// The CPU flags as capabilities (every flag, known to wheelfarm or not).
     public var capabilities: Set<Capability> { Set(cpuFlags.map { Capability($0.lowercased()) }) }

@@ -6,6 +6,7 @@ import Inventory
 import Logging
 import Recipes
 import Remote
+import Wheels
 
 /// `wheelfarm hosts probe`: ask every host what it is and compare with the inventory.
 struct HostsProbeCommand: AsyncParsableCommand {
@@ -16,7 +17,9 @@ struct HostsProbeCommand: AsyncParsableCommand {
         host's CPU lacks is an error; flags the host has but the inventory does not declare are shown,
         and are an error when a variant the host may build must not be built with them (they would leak
         into the wheel); a GCC too old for a variant the host may build is an error for that variant.
-        Reports are cached per host (--cache-dir) for planning. Exit status 1 on any error, 2 when the
+        The host's glibc (or musl) and libstdc++ are shown; a C library newer than a recipe's platform
+        requirement (platform: manylinux_2_28) allows is a warning: native builds there cannot produce
+        that tag (use --builder docker). Reports are cached per host (--cache-dir) for planning. Exit status 1 on any error, 2 when the
         inventory or a recipe is invalid.
         """)
 
@@ -70,7 +73,8 @@ struct HostsProbeCommand: AsyncParsableCommand {
         for host in selected {
             switch results[host.name] {
             case let .success(report)?:
-                let cmp = ProbeComparison(host: host, report: report, recipes: recipeList)
+                let cmp = ProbeComparison(host: host, report: report, recipes: recipeList,
+                                          glibcxxCeiling: { PlatformPolicies.policy(for: $0, machine: $1.kernelName)?.newest("GLIBCXX") })
                 documents.append(HostProbeDocument(host: host.name, ok: !cmp.hasErrors, error: nil, report: report,
                                                    findings: cmp.findings.map { .init(severity: $0.severity.rawValue, message: $0.description) }))
             case let .failure(error)?:
@@ -84,10 +88,10 @@ struct HostsProbeCommand: AsyncParsableCommand {
         if output.json {
             try printJSON(HostsProbeDocument(inventory: inventoryOptions.inventoryPath, hosts: documents))
         } else {
-            var table = TextTable("NAME", "ARCH", "CORES", "MEMORY", "FREE", "GCC", "PYTHONS", "DOCKER", "STATUS")
+            var table = TextTable("NAME", "ARCH", "CORES", "MEMORY", "FREE", "GCC", "LIBC", "LIBSTDC++", "PYTHONS", "DOCKER", "STATUS")
             for d in documents {
                 guard let r = d.report else {
-                    table.add(d.host, "-", "-", "-", "-", "-", "-", "-", "unreachable")
+                    table.add(d.host, "-", "-", "-", "-", "-", "-", "-", "-", "-", "unreachable")
                     continue
                 }
                 let pythons = r.buildPythons.keys.sorted().map(\.description).joined(separator: ",")
@@ -95,6 +99,7 @@ struct HostsProbeCommand: AsyncParsableCommand {
                 table.add(d.host, r.arch, r.cores.map(String.init) ?? "-", r.memoryBytes.map(ByteCount.format) ?? "-",
                           r.workDirFreeBytes.map(ByteCount.format) ?? "-",
                           r.gcc.map { $0.version + ($0.cross ? " (cross)" : "") } ?? "none",
+                          r.libc?.description ?? "-", r.libstdcxx?.glibcxx.map { "GLIBCXX_\($0)" } ?? "-",
                           pythons.isEmpty ? (r.uv != nil ? "uv" : "none") : pythons + (r.uv != nil ? " +uv" : ""),
                           r.docker?.usable == true ? "yes" : "no", worst)
             }

@@ -1,7 +1,12 @@
+import Agents
 import ArgumentParser
+import FarmCore
+import Foundation
 import Inventory
 import Recipes
+import Release
 import Scheduling
+import Wheels
 
 /// `wheelfarm plan`: the job matrix and, for each job, the hosts able to build it natively.
 struct PlanCommand: AsyncParsableCommand {
@@ -12,7 +17,11 @@ struct PlanCommand: AsyncParsableCommand {
         Nothing is started: the inventory and the recipe alone decide. A host can build a job when \
         its arch matches, it has every CPU flag the variant requires, it has none of the flags the \
         variant forbids (they would leak into the wheel), it is not reserved for other work and it is \
-        not draining. Jobs no host can take are listed with the reason and the closest host.
+        not draining. Hosts probed before (wheelfarm hosts probe caches their reports) are also \
+        judged on their Python, GCC and C library: a recipe requiring a platform tag \
+        (platform: manylinux_2_28) needs hosts whose glibc is no newer than the tag's, or \
+        --builder docker; plan says which hosts can produce the tag and why the others cannot. \
+        Jobs no host can take are listed with the reason and the closest host.
 
         Exit codes: 0 every job has a host, 1 some job cannot be placed, 2 usage or inventory error. \
         The --json document is described in docs/PLAN-JSON.md.
@@ -22,14 +31,30 @@ struct PlanCommand: AsyncParsableCommand {
     @OptionGroup(title: "Selection") var selection: SelectionOptions
     @OptionGroup(title: "Output") var output: OutputOptions
 
+    @Option(name: .long, help: ArgumentHelp("How the release would build: native or docker (a manylinux container on each host).", valueName: "type"))
+    var builder: ReleaseCommand.Builder = .native
+
+    @Option(name: .customLong("probe-cache"), help: ArgumentHelp(
+        "Where 'hosts probe' cached its reports.",
+        discussion: "Default: $WHEELFARM_PROBE_CACHE, else .wheelfarm/probes in the current directory.", valueName: "dir"))
+    var probeCache: String?
+
     func run() async throws {
         let inventory = try inventoryOptions.load()
         let (recipe, jobs) = try selection.jobs()
-        let analysis = PlanAnalysis(jobs: jobs, hosts: inventory.hosts)
+        let cachePath = probeCache ?? ProcessInfo.processInfo.environment["WHEELFARM_PROBE_CACHE"].flatMap { $0.isEmpty ? nil : $0 } ?? ".wheelfarm/probes"
+        let cache = ProbeCache(directory: URL(fileURLWithPath: cachePath))
+        var reports: [String: ProbeReport] = [:]
+        for host in inventory.hosts {
+            if let entry = try? cache.load(host: host.name) { reports[host.name] = entry.report }
+        }
+        let facts = reports.mapValues { HostFacts(probe: $0, builder: builder == .docker ? .docker : .native) }
+        let analysis = PlanAnalysis(jobs: jobs, hosts: inventory.hosts, facts: facts)
+        let platform = PlatformPlan(jobs: jobs, inventory: inventory, reports: reports, docker: builder == .docker)
         if output.json {
-            try printJSON(PlanDocument(recipe: recipe, inventory: inventoryOptions.inventoryPath, analysis: analysis))
+            try printJSON(PlanDocument(recipe: recipe, inventory: inventoryOptions.inventoryPath, analysis: analysis, platform: platform))
         } else {
-            print(render(recipe: recipe, analysis: analysis))
+            print(render(recipe: recipe, analysis: analysis) + platform.render())
         }
         if !analysis.unplaceable.isEmpty { throw ExitCode(1) }
     }
@@ -82,10 +107,13 @@ struct PlanDocument: Encodable {
     let inventory: String
     let summary: Summary
     let jobs: [Job]
+    /// Per required platform tag, which hosts can produce it (absent when the recipe requires none).
+    let platform: [PlatformPlan.Requirement]?
 
-    init(recipe: Recipe, inventory: String, analysis: PlanAnalysis) {
+    init(recipe: Recipe, inventory: String, analysis: PlanAnalysis, platform: PlatformPlan? = nil) {
         self.recipe = recipe.name
         self.inventory = inventory
+        self.platform = platform.flatMap { $0.requirements.isEmpty ? nil : $0.requirements }
         let bad = analysis.unplaceable.count
         summary = Summary(jobs: analysis.entries.count, placeable: analysis.entries.count - bad, unplaceable: bad)
         jobs = analysis.entries.map { e in
@@ -96,3 +124,71 @@ struct PlanDocument: Encodable {
         }
     }
 }
+
+/// Which hosts can produce each platform tag the selected jobs require, and why the others
+/// cannot (from the probe reports `hosts probe` cached).
+struct PlatformPlan {
+    struct HostVerdict: Encodable {
+        let host: String
+        /// `can`, `cannot` or `unknown` (not probed).
+        let verdict: String
+        let libc: String?
+        let libstdcxx: String?
+        let reason: String
+    }
+    struct Requirement: Encodable {
+        let required: String
+        let builder: String
+        let hosts: [HostVerdict]
+    }
+    let requirements: [Requirement]
+
+    init(jobs: [BuildJob], inventory: Inventory, reports: [String: ProbeReport], docker: Bool) {
+        let hosts = inventory.hosts
+        var byRequirement: [PlatformRequirement: Set<Arch>] = [:]
+        for job in jobs { if let p = job.variant.platform, p != .linux { byRequirement[p, default: []].insert(job.arch) } }
+        requirements = byRequirement.keys.sorted { $0.description < $1.description }.map { required in
+            let arches = byRequirement[required]!
+            let verdicts: [HostVerdict] = hosts.filter { arches.contains($0.arch) }.map { host in
+                guard let report = reports[host.name] else {
+                    return HostVerdict(host: host.name, verdict: "unknown", libc: nil, libstdcxx: nil,
+                                       reason: "not probed: run 'wheelfarm hosts probe' (the build checks the host's C library itself)")
+                }
+                let facts = HostFacts(probe: report, builder: docker ? .docker : .native)
+                let libc = report.libc?.description
+                let glibcxx = report.libstdcxx?.glibcxx
+                if let problem = facts.platformProblem(required) {
+                    return HostVerdict(host: host.name, verdict: "cannot", libc: libc, libstdcxx: glibcxx, reason: problem.description)
+                }
+                if docker, let image = HostFacts.containerLibc(for: required.libc!) {
+                    return HostVerdict(host: host.name, verdict: "can", libc: libc, libstdcxx: glibcxx,
+                                       reason: "builds in a container with \(image) (the required \(required) or older)")
+                }
+                guard let found = report.libc else {
+                    return HostVerdict(host: host.name, verdict: "unknown", libc: nil, libstdcxx: glibcxx, reason: "the probe found no C library version")
+                }
+                var reason = "\(found) is no newer than \(required) allows"
+                if let glibcxx, let allowed = PlatformPolicies.policy(for: required.libc!, machine: host.arch.kernelName)?.newest("GLIBCXX"),
+                   ProbeComparison.isNewer(glibcxx, than: allowed) {
+                    reason += "; its libstdc++ defines GLIBCXX_\(glibcxx), newer than the tag allows (\(allowed)): C++ code may need it, and the audit of each wheel decides"
+                }
+                return HostVerdict(host: host.name, verdict: "can", libc: libc, libstdcxx: glibcxx, reason: reason)
+            }
+            return Requirement(required: required.description, builder: docker ? "docker" : "native", hosts: verdicts)
+        }
+    }
+
+    func render() -> String {
+        guard !requirements.isEmpty else { return "" }
+        var out = ""
+        for r in requirements {
+            out += "\n\nplatform: wheels must be \(r.required) or more compatible (--builder \(r.builder)):"
+            for h in r.hosts { out += "\n  \(h.host): \(h.verdict == "can" ? "can" : h.verdict == "cannot" ? "cannot" : "unknown") — \(h.reason)" }
+            if r.hosts.contains(where: { $0.verdict == "cannot" }) && r.builder == "native" {
+                out += "\n  (--builder docker builds in the manylinux image for the tag on any host with docker)"
+            }
+        }
+        return out
+    }
+}
+

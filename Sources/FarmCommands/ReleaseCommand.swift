@@ -37,6 +37,11 @@ struct ReleaseCommand: AsyncParsableCommand {
     @Option(name: .long, help: ArgumentHelp("Build method on each host: native or docker (a manylinux container on the host).", valueName: "type"))
     var builder: Builder = .native
 
+    @Flag(name: .customLong("allow-linux-tag"), help: ArgumentHelp(
+        "Keep a host-specific linux_* tag when a wheel fits no manylinux/musllinux policy.",
+        discussion: "For the local index only: PyPI and other upload indexes are refused before building (a recipe with platform: linux is treated the same)."))
+    var allowLinuxTag = false
+
     @Option(name: .customLong("dist-dir"), help: ArgumentHelp("Where wheels, logs, the journal and reports are kept.", valueName: "dir"))
     var distDir: String = "dist"
 
@@ -94,7 +99,13 @@ struct ReleaseCommand: AsyncParsableCommand {
 
     func run() async throws {
         let inventory = try inventoryOptions.load()
-        let (recipe, jobs) = try selection.jobs()
+        var (recipe, jobs) = try selection.jobs()
+        if allowLinuxTag {
+            do { (recipe, jobs) = try LinuxTagPolicy.allowLinuxTags(recipe: recipe, jobs: jobs) } catch {
+                printError("wheelfarm release: \(error)")
+                throw ExitCode(2)
+            }
+        }
         var logger = Logger(label: "wheelfarm.release")
         logger.logLevel = verbose ? .info : .warning
         let environment = ProcessInfo.processInfo.environment
@@ -111,6 +122,7 @@ struct ReleaseCommand: AsyncParsableCommand {
             let hasPyPIToken = ["PYPI_API_TOKEN", "PYPI_TOKEN", "TWINE_PASSWORD"].contains { sources.environment[$0] != nil || sources.envFile[$0] != nil }
                 || jobs.contains { job in CredentialResolver.perPackageTokenVariables(project: job.variant.package).contains { sources.environment[$0] != nil || sources.envFile[$0] != nil } }
             if let upload = repositoryURL ?? sources.repositoryURL ?? (hasPyPIToken ? PackageIndex.pypiUploadURL : nil) {
+                try LinuxTagPolicy.refuseUpload(of: jobs, to: upload, flag: allowLinuxTag)
                 let index = try PackageIndex(uploadURL: upload, simpleURL: indexURL)
                 publishers = PublisherFactory(destination: index.uploadURL) { [logger] package in
                     let credentials = dryRun ? nil : try CredentialResolver.indexCredentials(for: index, project: package, sources: sources)

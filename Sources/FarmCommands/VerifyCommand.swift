@@ -8,13 +8,18 @@ import Wheels
 struct VerifyCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "verify",
-        abstract: "Verify wheels: zip integrity, layout, metadata, RECORD hashes, required files, ELF machine and ISA audit.",
+        abstract: "Verify wheels: zip integrity, layout, metadata, RECORD hashes, required files, ELF machine, ISA and platform audits.",
         discussion: """
         Every check has a stable id (zip.crc, record.hashes, isa.excluded, …); the report says what \
         was expected and what was found. With --recipe, each wheel is matched to the recipe's \
         variant by its name (or to --variant), and the variant's required files and instruction-set \
-        expectations apply. A path that is an ELF object rather than a wheel gets only the ELF and \
-        ISA checks. Exit code 1 when any wheel fails, 2 on a usage error.
+        expectations apply, and the recipe's platform requirement and provided libraries. The \
+        platform audit reads every ELF object's needed libraries, search path and symbol versions \
+        and checks them against the policy of the wheel's platform tag (manylinux_X_Y, \
+        manylinux1/2010/2014, musllinux_X_Y); the report names the most compatible tag the \
+        content allows. A path that is an ELF object rather than a wheel gets only the ELF and \
+        ISA checks (and the most compatible tag it allows). Exit code 1 when any wheel fails, 2 on \
+        a usage error.
         """)
 
     @Argument(help: ArgumentHelp("Wheel files to verify.", valueName: "wheel"))
@@ -46,6 +51,9 @@ struct VerifyCommand: AsyncParsableCommand {
 
     @Flag(name: .long, help: ArgumentHelp("For ELF objects: also count instructions per mnemonic (JSON only).", visibility: .hidden))
     var mnemonics = false
+
+    @Flag(name: .customLong("no-platform-audit"), help: ArgumentHelp("Skip the platform audit (to measure what it costs).", visibility: .hidden))
+    var noPlatformAudit = false
 
     func validate() throws {
         if let arch, Arch(parsing: arch) == nil {
@@ -93,7 +101,7 @@ struct VerifyCommand: AsyncParsableCommand {
             }
             items.append((path, expectation))
         }
-        let verifier = WheelVerifier(options: .init(concurrency: concurrency))
+        let verifier = WheelVerifier(options: .init(concurrency: concurrency, platformAudit: !noPlatformAudit))
         var reports: [WheelReport] = []
         let wheelItems = items.filter { !Self.isELFObject($0.path) }
         let wheelReports = await verifier.verifyAll(wheelItems, concurrency: concurrency)
@@ -133,6 +141,13 @@ struct VerifyCommand: AsyncParsableCommand {
         }
         if let isa = report.isa {
             lines.append("  isa: \(isa.summary) (\(isa.instructions) instructions in \(report.sharedObjects.count) object\(report.sharedObjects.count == 1 ? "" : "s"))")
+        }
+        if let platform = report.platform {
+            let order = ["GLIBC", "GLIBCXX", "CXXABI", "GCC"]
+            let keys = order.filter { platform.highest[$0] != nil } + platform.highest.keys.filter { !order.contains($0) }.sorted()
+            let needs = keys.map { "\($0)_\(platform.highest[$0]!)" }.joined(separator: " ")
+            let missing = platform.libraries.filter { $0.resolution == "missing" }.map(\.name)
+            lines.append("  platform: needs \(needs.isEmpty ? "no versioned symbols" : needs)\(missing.isEmpty ? "" : "; missing \(missing.joined(separator: ", "))"); most compatible tag \(platform.mostCompatibleTag ?? "-")")
         }
         return lines.joined(separator: "\n")
     }

@@ -153,6 +153,7 @@ public enum WheelFixtures {
 import base64, hashlib, os, shutil, struct, sys, zipfile
 
 base, out, avx512_so, arm_so = sys.argv[1:5]
+libc_so = sys.argv[5] if len(sys.argv) > 5 else None
 name = os.path.basename(base)
 dist, ver = name.split("-")[0], name.split("-")[1]
 di = f"{dist}-{ver}.dist-info"
@@ -269,15 +270,29 @@ write("content.required-files", [(n.replace("/_C.", "/_D.") if n == so else n, b
 write("elf.machine", m + [(f"{pkg}/_arm.so", open(arm_so, "rb").read())])
 # isa.excluded: the extension swapped for AVX-512 code
 write("isa.excluded", replace(m, so, open(avx512_so, "rb").read()))
+if libc_so:
+    # An object that calls into libc (NEEDED libc.so.6, malloc@GLIBC_2.2.5), added as is, then broken.
+    libc = open(libc_so, "rb").read()
+    extra = f"{pkg}/_libc.so"
+    # elf.dynamic: its section header table gone (e_shoff = 0)
+    stripped = bytearray(libc); stripped[0x28:0x30] = bytes(8)
+    write("elf.dynamic", m + [(extra, bytes(stripped))])
+    # platform.symbols: needing a glibc version no manylinux_2_28 system has
+    assert b"GLIBC_2.2.5\x00" in libc and b"libc.so.6\x00" in libc
+    write("platform.symbols", m + [(extra, libc.replace(b"GLIBC_2.2.5\x00", b"GLIBC_2.99\x00\x00"))])
+    # platform.libraries: needing a library no policy allows (libc.so.6 renamed)
+    write("platform.libraries", m + [(extra, libc.replace(b"libc.so.6\x00", b"libq.so.6\x00"))])
+write("platform.requirement", m)
 """#
 
     /// Writes the corpus for `base` (a valid wheel with a `_C*.so` built for AVX2) into `dir`;
-    /// returns check id → wheel path. Needs an AVX-512F object and an aarch64 object.
-    public static func makeCorpus(base: URL, avx512Object: URL, arm64Object: URL, in dir: URL) throws -> [String: URL] {
+    /// returns check id → wheel path. Needs an AVX-512F object and an aarch64 object; with an
+    /// object that links against libc (`libcObject`), also the cases of the platform audit.
+    public static func makeCorpus(base: URL, avx512Object: URL, arm64Object: URL, libcObject: URL? = nil, in dir: URL) throws -> [String: URL] {
         let script = dir.appendingPathComponent("make_corpus.py")
         try corpusScript.write(to: script, atomically: true, encoding: .utf8)
         let out = dir.appendingPathComponent("corpus")
-        try check("corpus", TestEnvironment.python, [script.path, base.path, out.path, avx512Object.path, arm64Object.path])
+        try check("corpus", TestEnvironment.python, [script.path, base.path, out.path, avx512Object.path, arm64Object.path] + (libcObject.map { [$0.path] } ?? []))
         var result: [String: URL] = [:]
         for case_ in try FileManager.default.contentsOfDirectory(atPath: out.path) {
             let caseDir = out.appendingPathComponent(case_)

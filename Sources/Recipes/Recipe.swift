@@ -32,6 +32,13 @@ public struct Recipe: Sendable, Hashable, Codable {
     /// Python from its tag on, so a release builds each variant, arch and version once, with the
     /// lowest selected Python, instead of once per Python.
     public var abi3: Bool = false
+    /// The platform compatibility every wheel must have (`platform: manylinux_2_28`); a variant
+    /// may state its own (``Variant/platform`` holds the one in force). `nil`: whatever the
+    /// content allows, as long as the tag is true.
+    public var platform: PlatformRequirement?
+    /// Libraries the wheels link against that a runtime dependency installs (`provided_libraries`):
+    /// the platform audit lets them pass and `auditwheel repair` does not vendor them.
+    public var providedLibraries: [ProvidedLibrary] = []
 
     public init(name: String, summary: String = "", source: String, buildStep: String, module: String,
                 requiredFiles: [String] = [], versionFile: String? = nil, env: [String: String] = [:],

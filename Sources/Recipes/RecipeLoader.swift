@@ -5,9 +5,9 @@ import Foundation
 public enum RecipeLoader {
     static let recipeKeys = [
         "name", "summary", "source", "build_step", "module", "required_files", "version_file", "version_option",
-        "default_variant", "default_pythons", "default_versions", "env", "variants", "abi3",
+        "default_variant", "default_pythons", "default_versions", "env", "variants", "abi3", "platform", "provided_libraries",
     ]
-    static let variantKeys = ["package", "short", "estimated_minutes", "env", "min_gcc", "compiler_flags", "arches", "isa"]
+    static let variantKeys = ["package", "short", "estimated_minutes", "env", "min_gcc", "compiler_flags", "arches", "isa", "platform"]
     static let requirementKeys = ["requires", "forbids"]
     static let isaKeys = ["expect", "exclude", "mode"]
 
@@ -83,8 +83,45 @@ public enum RecipeLoader {
             defaultPythons: pythons, versionOption: fields["version_option"].flatMap(c.string))
         recipe.defaultVersions = versions
         recipe.abi3 = fields["abi3"].flatMap(c.bool) ?? false
+        recipe.platform = fields["platform"].flatMap { platform($0, c) }
+        for i in recipe.variants.indices where recipe.variants[i].platform == nil { recipe.variants[i].platform = recipe.platform }
+        if let v = fields["provided_libraries"] { recipe.providedLibraries = providedLibraries(v, c) }
         if !c.diagnostics.isEmpty { throw ConfigurationError(kind: "recipe", diagnostics: c.diagnostics) }
         return recipe
+    }
+
+    /// `platform: manylinux_2_28` (or a legacy alias, `musllinux_1_2`, `linux`).
+    private static func platform(_ value: YAMLValue, _ c: DiagnosticCollector) -> PlatformRequirement? {
+        guard let text = c.string(value) else { return nil }
+        guard let requirement = PlatformRequirement(text) else {
+            c.report(value, "'\(text)' is not a platform requirement: expected \(PlatformRequirement.formHint)")
+            return nil
+        }
+        return requirement
+    }
+
+    /// `provided_libraries: {torch: [libtorch.so, libc10.so]}`: provider distribution → library names or patterns.
+    private static func providedLibraries(_ value: YAMLValue, _ c: DiagnosticCollector) -> [ProvidedLibrary] {
+        guard let entries = value.entries else {
+            c.report(value, "expected a mapping from the distribution that installs the libraries to their names (torch: [libtorch.so]), found \(value.kindName)")
+            return []
+        }
+        var out: [ProvidedLibrary] = []
+        for e in entries {
+            let provider = e.key
+            if provider.isEmpty || !provider.allSatisfy({ $0.isASCII && ($0.isLetter || $0.isNumber || "._-".contains($0)) }) {
+                c.report(line: e.keyLine, column: e.keyColumn, key: e.value.path, "'\(provider)' is not a distribution name")
+                continue
+            }
+            for (name, node) in c.stringList(e.value) {
+                if name.isEmpty || name.contains("/") {
+                    c.report(node, "'\(name)' is not a library file name (such as libtorch.so)")
+                } else {
+                    out.append(ProvidedLibrary(pattern: name, provider: provider))
+                }
+            }
+        }
+        return out
     }
 
     private static func capabilities(_ value: YAMLValue, arch: Arch, _ c: DiagnosticCollector) -> Set<Capability> {
@@ -155,10 +192,13 @@ public enum RecipeLoader {
         }
         var minutes = 30.0
         if let m = fields["estimated_minutes"], let d = c.positiveDouble(m) { minutes = d }
+        let requirement = fields["platform"].flatMap { platform($0, c) }
         guard c.reportCount == before else { return nil }
-        return Variant(package: package, shortName: short, arches: arches, env: fields["env"].map(c.stringMap) ?? [:],
-                       compilerFlags: fields["compiler_flags"].map { c.stringList($0).map(\.0) } ?? [],
-                       minimumGCC: minGCC, isa: isa, estimatedMinutes: minutes)
+        var variant = Variant(package: package, shortName: short, arches: arches, env: fields["env"].map(c.stringMap) ?? [:],
+                              compilerFlags: fields["compiler_flags"].map { c.stringList($0).map(\.0) } ?? [],
+                              minimumGCC: minGCC, isa: isa, estimatedMinutes: minutes)
+        variant.platform = requirement
+        return variant
     }
 }
 

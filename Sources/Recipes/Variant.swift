@@ -51,6 +51,9 @@ public struct Variant: Sendable, Hashable, Codable {
     public var isa: [Arch: ISAExpectation]
     /// Expected build duration in minutes on a host of speed 1.0.
     public var estimatedMinutes: Double
+    /// The platform compatibility its wheels must have (the variant's `platform:`, else the
+    /// recipe's); `nil` when neither states one.
+    public var platform: PlatformRequirement?
 
     public init(package: String, shortName: String, arches: [Arch: HostRequirements], env: [String: String] = [:],
                 compilerFlags: [String] = [], minimumGCC: PEP440Version? = nil,

@@ -420,9 +420,8 @@ public final class ReleasePipeline: Sendable {
                 switch result {
                 case let .success(report):
                     let pythons = Set(report.pythonVersions)
-                    facts[name] = HostFacts(pythons: pythons, canProvisionPython: report.canProvisionPython,
-                                            gccVersion: report.gccVersion)
-                    record.detail = "Python \(pythons.sorted().map(\.description).joined(separator: ", ")), gcc \(report.gcc?.version ?? "none")"
+                    facts[name] = HostFacts(probe: report, builder: configuration.builder)
+                    record.detail = "Python \(pythons.sorted().map(\.description).joined(separator: ", ")), gcc \(report.gcc?.version ?? "none"), \(report.libc?.description ?? "unknown libc")"
                     out("  host \(name): reachable, \(report.arch), \(record.detail!)")
                 case let .failure(error):
                     record.state = "unreachable"

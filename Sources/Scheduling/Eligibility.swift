@@ -18,6 +18,10 @@ public enum Ineligibility: Sendable, Hashable, CustomStringConvertible {
     case pythonUnavailable(PythonVersion, available: [PythonVersion])
     /// The host's GCC is older than the variant needs, or the probe found none.
     case toolchainTooOld(required: PEP440Version, found: PEP440Version?)
+    /// The host's builds cannot produce the platform tag the recipe requires: a native build
+    /// links against the host's C library, which is newer than the tag allows (or another one);
+    /// with `container`, no container image builds that tag.
+    case platformUnreachable(required: PlatformRequirement, hostLibc: LibcVersion?, container: Bool)
     /// The host failed recently and is waiting for its next health check.
     case quarantined
     /// The host failed its health checks so often that the scheduler gave up on it.
@@ -40,11 +44,25 @@ public enum Ineligibility: Sendable, Hashable, CustomStringConvertible {
             "has no Python \(python) and cannot provision one (has \(available.isEmpty ? "none" : available.map(\.description).joined(separator: ", ")))"
         case let .toolchainTooOld(required, found):
             "has \(found.map { "GCC \($0)" } ?? "no GCC"), the variant needs GCC ≥ \(required)"
+        case let .platformUnreachable(required, hostLibc, container):
+            Self.platformDescription(required: required, hostLibc: hostLibc, container: container)
         case .quarantined: "is quarantined after a failure"
         case .unreachable: "is unreachable (gave up after repeated failed health checks)"
         case .noFreeSlot: "has no free build slot"
         case .removed: "was removed from the inventory"
         }
+    }
+
+    static func platformDescription(required: PlatformRequirement, hostLibc: LibcVersion?, container: Bool) -> String {
+        guard let want = required.libc else { return "cannot build \(required) wheels" }
+        if container {
+            return "no container image builds \(required) wheels (the oldest are manylinux2014 and musllinux_1_2)"
+        }
+        guard let hostLibc else { return "has an unknown C library, the recipe needs \(required) wheels" }
+        if hostLibc.family != want.family {
+            return "has \(hostLibc), the recipe needs \(required) wheels (\(want.family.rawValue)): build with --builder docker"
+        }
+        return "has \(hostLibc), newer than \(required) allows (\(want.number)): a native build links against it; build with --builder docker or on a host with \(want.family.rawValue) ≤ \(want.number)"
     }
 
     /// True for reasons that can go away during a run without an inventory edit.
@@ -64,7 +82,9 @@ public enum Ineligibility: Sendable, Hashable, CustomStringConvertible {
 /// the wheel), it is not reserved for other work, and it is not draining. When the host was
 /// probed (``HostFacts``), it must also have the job's Python or be able to provision it, and a
 /// GCC at least as new as the variant's minimum (BF16/VNNI/AMX code is silently dropped by older
-/// compilers). Quarantine and free slots are run-time state the scheduler adds on top.
+/// compilers), and a C library no newer than the recipe's platform tag allows (a native build
+/// links against it; `--builder docker` uses the image's instead). Quarantine and free slots are
+/// run-time state the scheduler adds on top.
 public enum Eligibility {
     /// Every reason `host` cannot take `job`, from the inventory alone; empty when it can.
     public static func reasons(host: Host, job: BuildJob) -> [Ineligibility] {
@@ -91,6 +111,7 @@ public enum Eligibility {
             if let minimum = job.variant.minimumGCC, facts.gccVersion.map({ $0 < minimum }) ?? true {
                 out.append(.toolchainTooOld(required: minimum, found: facts.gccVersion))
             }
+            if let problem = facts.platformProblem(job.variant.platform) { out.append(problem) }
         }
         return out
     }
@@ -124,10 +145,11 @@ struct EligibilityKey: Hashable, Sendable {
     var forbids: Set<Capability>
     var python: PythonVersion
     var minimumGCC: PEP440Version?
+    var platform: PlatformRequirement?
 
     init(_ job: BuildJob) {
         let needs = job.hostRequirements
         arch = job.arch; requires = needs.requires; forbids = needs.forbids
-        python = job.python; minimumGCC = job.variant.minimumGCC
+        python = job.python; minimumGCC = job.variant.minimumGCC; platform = job.variant.platform
     }
 }

@@ -4,8 +4,9 @@ import Recipes
 
 /// Where each job of a release could run, and why the others cannot run anywhere.
 ///
-/// This is the static view `wheelfarm plan` prints: it uses the inventory only (no probes, no
-/// load), so it answers "can this farm build this release at all?" before anything starts.
+/// This is the static view `wheelfarm plan` prints: it uses the inventory and the probe reports
+/// cached by `hosts probe` (no new probes, no load), so it answers "can this farm build this
+/// release at all?" before anything starts.
 public struct PlanAnalysis: Sendable {
     /// One job with the hosts able to build it.
     public struct Entry: Sendable {
@@ -20,13 +21,14 @@ public struct PlanAnalysis: Sendable {
 
     public let entries: [Entry]
 
-    /// Analyses `jobs` against `hosts`.
-    public init(jobs: [BuildJob], hosts: [Host]) {
+    /// Analyses `jobs` against `hosts`, with the probe facts known per host name (a host without
+    /// facts is judged on the inventory alone).
+    public init(jobs: [BuildJob], hosts: [Host], facts: [String: HostFacts] = [:]) {
         entries = jobs.map { job in
             var eligible: [Host] = []
             var rejected: [(Host, [Ineligibility])] = []
             for host in hosts {
-                let reasons = Eligibility.reasons(host: host, job: job)
+                let reasons = Eligibility.reasons(host: host, job: job, facts: facts[host.name])
                 if reasons.isEmpty { eligible.append(host) } else { rejected.append((host, reasons)) }
             }
             let reason = eligible.isEmpty ? Self.explain(job: job, hosts: hosts, rejected: rejected) : nil

@@ -1,4 +1,9 @@
-/// The parts of an ELF file the audit needs: class, machine, type and executable sections.
+#if canImport(FarmCore)
+import FarmCore  // the fuzz target compiles this file without the module (Fuzz/run.sh)
+#endif
+
+/// The parts of an ELF file the audit needs: class, machine, type, executable sections and the
+/// section header table (for the dynamic dependencies: see ``ELFDependencies``).
 ///
 /// Parsed by hand (about sixty lines, every offset bounds-checked against the file size): the
 /// alternatives are binutils' libbfd, which is not meant as a stable library, or shelling out to
@@ -19,6 +24,21 @@ public struct ELFFile: Sendable, Hashable {
     public var is64Bit: Bool
     /// Executable sections with file contents, in file order.
     public var executableSections: [Section]
+    /// Every entry of the section header table, in table order (the dependency reader uses them).
+    var sectionHeaders: [SectionHeader] = []
+
+    /// One raw entry of the section header table.
+    struct SectionHeader: Sendable, Hashable {
+        var index: Int
+        var nameOffset: UInt32
+        var type: UInt32
+        var flags: UInt64
+        var offset: Int64
+        var size: Int64
+        var link: UInt32
+        var info: UInt32
+        var entrySize: Int64
+    }
 
     /// The arch the machine field names, if wheelfarm knows it.
     public var arch: Arch? {
@@ -79,13 +99,19 @@ public struct ELFFile: Sendable, Hashable {
             throw bad("section header table (\(shnum) entries at \(shoff)) runs past the end of the file")
         }
         guard let table = try file.bytes(at: shoff, count: shnum * shentsize) else { throw bad("section header table truncated") }
-        func header(_ i: Int) -> (name: UInt32, type: UInt32, flags: UInt64, offset: Int64, size: Int64) {
+        let wide = is64Bit
+        func header(_ i: Int) -> SectionHeader {
             let p = i * shentsize
-            if is64Bit {
-                return (table.le32(p), table.le32(p + 4), table.le64(p + 8), Int64(bitPattern: table.le64(p + 0x18)), Int64(bitPattern: table.le64(p + 0x20)))
+            if wide {
+                return SectionHeader(index: i, nameOffset: table.le32(p), type: table.le32(p + 4), flags: table.le64(p + 8),
+                                     offset: Int64(bitPattern: table.le64(p + 0x18)), size: Int64(bitPattern: table.le64(p + 0x20)),
+                                     link: table.le32(p + 0x28), info: table.le32(p + 0x2C), entrySize: Int64(bitPattern: table.le64(p + 0x38)))
             }
-            return (table.le32(p), table.le32(p + 4), UInt64(table.le32(p + 8)), Int64(table.le32(p + 0x10)), Int64(table.le32(p + 0x14)))
+            return SectionHeader(index: i, nameOffset: table.le32(p), type: table.le32(p + 4), flags: UInt64(table.le32(p + 8)),
+                                 offset: Int64(table.le32(p + 0x10)), size: Int64(table.le32(p + 0x14)),
+                                 link: table.le32(p + 0x18), info: table.le32(p + 0x1C), entrySize: Int64(table.le32(p + 0x24)))
         }
+        sectionHeaders = (0..<shnum).map(header)
         var names: [UInt8] = []
         if shstrndx < shnum {
             let s = header(shstrndx)
@@ -93,15 +119,15 @@ public struct ELFFile: Sendable, Hashable {
                 names = try file.bytes(at: s.offset, count: Int(s.size)) ?? []
             }
         }
-        for i in 0..<shnum {
-            let h = header(i)
+        for h in sectionHeaders {
+            let i = h.index
             guard h.flags & 0x4 != 0, h.type != 8, h.size > 0 else { continue }  // SHF_EXECINSTR, not NOBITS
             guard h.offset >= 0, h.size >= 0, h.offset <= file.size, h.size <= file.size - h.offset else {
                 throw bad("executable section \(i) (\(h.size) bytes at \(h.offset)) runs past the end of the file")
             }
             var sectionName = "section \(i)"
-            if Int(h.name) < names.count {
-                let start = Int(h.name)
+            if Int(h.nameOffset) < names.count {
+                let start = Int(h.nameOffset)
                 let end = names[start...].firstIndex(of: 0) ?? names.count
                 sectionName = String(decoding: names[start..<end], as: UTF8.self)
             }
@@ -115,5 +141,3 @@ public struct ELFFile: Sendable, Hashable {
         try self.init(file: try ReadOnlyFile(path: path), name: path)
     }
 }
-
-import FarmCore

@@ -59,10 +59,20 @@ public enum WheelCheckID: String, Sendable, Hashable, Codable, CaseIterable, Com
     case contentRequiredFiles = "content.required-files"
     /// Every ELF object's machine matches the wheel's arch.
     case elfMachine = "elf.machine"
+    /// Every ELF object's dynamic section, version tables and string tables are well-formed.
+    case elfDynamic = "elf.dynamic"
     /// The compiled code uses every instruction-set extension the variant promises.
     case isaExpected = "isa.expected"
     /// The compiled code uses none of the extensions the variant excludes.
     case isaExcluded = "isa.excluded"
+    /// The versioned symbols the ELF objects need are within the policy of every platform tag
+    /// (`manylinux_2_28`: GLIBC ≤ 2.28, GLIBCXX ≤ 3.4.24, …), and none they import is forbidden.
+    case platformSymbols = "platform.symbols"
+    /// Every library the ELF objects need is allowed by the tag's policy, vendored in the wheel
+    /// (found through `$ORIGIN`), or declared by the recipe as provided by a dependency.
+    case platformLibraries = "platform.libraries"
+    /// The platform tags meet the compatibility the recipe requires (`platform: manylinux_2_28`).
+    case platformRequirement = "platform.requirement"
 
     public static func < (l: Self, r: Self) -> Bool {
         allCases.firstIndex(of: l)! < allCases.firstIndex(of: r)!
@@ -103,6 +113,10 @@ public struct SharedObjectReport: Sendable, Hashable, Codable {
     public var isa: ISACounts?
     /// Lowercase mnemonic → count, when mnemonic counting was asked for (bare objects only).
     public var mnemonics: [String: Int]? = nil
+    /// What it needs at load time (libraries, search path, symbol versions), when it was read.
+    public var dependencies: ELFDependencies? = nil
+    /// The highest symbol version it needs per namespace (`GLIBC` → `2.34`).
+    public var highestVersions: [String: String]? = nil
 }
 
 /// Everything verification found out about one wheel.
@@ -123,6 +137,8 @@ public struct WheelReport: Sendable, Hashable, Codable {
     public var uncompressedBytes: Int64
     /// The parsed METADATA, when it parsed (not part of the JSON report; publishing reads it).
     public var metadata: CoreMetadata? = nil
+    /// What the platform audit found (needs, libraries, the most compatible tag), when it ran.
+    public var platform: PlatformReport? = nil
 
     /// Whether no check failed (warnings allowed).
     public var passed: Bool { !checks.contains { $0.outcome == .fail } }
@@ -133,7 +149,7 @@ public struct WheelReport: Sendable, Hashable, Codable {
     /// The result of one check.
     public func check(_ id: WheelCheckID) -> CheckResult? { checks.first { $0.id == id } }
 
-    enum CodingKeys: String, CodingKey { case path, filename, passed, checks, sharedObjects, isa, members, uncompressedBytes }
+    enum CodingKeys: String, CodingKey { case path, filename, passed, checks, sharedObjects, isa, platform, members, uncompressedBytes }
 
     public init(path: String, filename: WheelFilename?, checks: [CheckResult], sharedObjects: [SharedObjectReport],
                 isa: ISACounts?, members: Int, uncompressedBytes: Int64) {
@@ -148,6 +164,7 @@ public struct WheelReport: Sendable, Hashable, Codable {
         checks = try c.decode([CheckResult].self, forKey: .checks)
         sharedObjects = try c.decode([SharedObjectReport].self, forKey: .sharedObjects)
         isa = try c.decodeIfPresent(ISACounts.self, forKey: .isa)
+        platform = try c.decodeIfPresent(PlatformReport.self, forKey: .platform)
         members = try c.decode(Int.self, forKey: .members)
         uncompressedBytes = try c.decode(Int64.self, forKey: .uncompressedBytes)
     }
@@ -160,6 +177,7 @@ public struct WheelReport: Sendable, Hashable, Codable {
         try c.encode(checks, forKey: .checks)
         try c.encode(sharedObjects, forKey: .sharedObjects)
         try c.encodeIfPresent(isa, forKey: .isa)
+        try c.encodeIfPresent(platform, forKey: .platform)
         try c.encode(members, forKey: .members)
         try c.encode(uncompressedBytes, forKey: .uncompressedBytes)
     }
@@ -181,21 +199,30 @@ public struct WheelExpectation: Sendable, Hashable, Codable {
     public var allowNonPyPIPlatform: Bool
     /// Whether a missing long description fails (`true`) or only warns.
     public var requireDescription: Bool
+    /// The compatibility the platform tags must have (the recipe's `platform:`).
+    public var platform: PlatformRequirement?
+    /// Libraries a runtime dependency installs (the recipe's `provided_libraries`).
+    public var providedLibraries: [ProvidedLibrary]
 
     /// Creates an expectation.
     public init(name: String? = nil, version: String? = nil, arch: Arch? = nil, requiredFiles: [String] = [],
-                isa: Variant.ISAExpectation? = nil, allowNonPyPIPlatform: Bool = false, requireDescription: Bool = true) {
+                isa: Variant.ISAExpectation? = nil, allowNonPyPIPlatform: Bool = false, requireDescription: Bool = true,
+                platform: PlatformRequirement? = nil, providedLibraries: [ProvidedLibrary] = []) {
         self.name = name; self.version = version; self.arch = arch; self.requiredFiles = requiredFiles
         self.isa = isa; self.allowNonPyPIPlatform = allowNonPyPIPlatform; self.requireDescription = requireDescription
+        self.platform = platform; self.providedLibraries = providedLibraries
     }
 
     /// The expectation for a wheel of `variant` of `recipe`: its package name, the recipe's
-    /// required files and the variant's ISA expectation for `arch` (when `arch` is given; when
-    /// not, the variant's only arch with an ISA expectation, if it has exactly one).
+    /// required files, the variant's ISA expectation for `arch` (when `arch` is given; when
+    /// not, the variant's only arch with an ISA expectation, if it has exactly one), its platform
+    /// requirement (`platform: linux` accepts `linux_*` tags) and the recipe's provided libraries.
     public init(recipe: Recipe, variant: Variant, arch: Arch? = nil, version: String? = nil) {
         let isa: Variant.ISAExpectation?
         if let arch { isa = variant.isa[arch] } else { isa = variant.isa.count == 1 ? variant.isa.first?.value : nil }
-        self.init(name: variant.package, version: version, arch: arch, requiredFiles: recipe.requiredFiles, isa: isa)
+        self.init(name: variant.package, version: version, arch: arch, requiredFiles: recipe.requiredFiles, isa: isa,
+                  allowNonPyPIPlatform: variant.platform == .linux, platform: variant.platform,
+                  providedLibraries: recipe.providedLibraries)
     }
 
     /// The expectation for the wheel a build job produces.

@@ -86,18 +86,20 @@ extension WheelVerification {
                 // Audit on another thread while the next members stream (the audit of a large
                 // extension takes as long as inflating the rest of the wheel).
                 let objectPath = sink.detach()
-                let name = entry.name, expectation = self.expectation
+                let name = entry.name, expectation = self.expectation, platformAudit = options.platformAudit
                 audits.wait()
                 group.enter()
                 DispatchQueue.global().async {
                     defer { unlink(objectPath); audits.signal(); group.leave() }
-                    results.append(Self.inspectELF(name: name, path: objectPath, wheelArch: wheelArch, expectation: expectation))
+                    results.append(Self.inspectELF(name: name, path: objectPath, wheelArch: wheelArch, expectation: expectation,
+                                                   platformAudit: platformAudit))
                 }
             }
         }
         group.wait()
         for result in results.all.sorted(by: { $0.name < $1.name }) {
             for failure in result.failures { recorder.fail(.elfMachine, failure) }
+            for failure in result.dynamicFailures { recorder.fail(.elfDynamic, failure) }
             if let report = result.report {
                 objects.append(report)
                 if let counts = report.isa {
@@ -109,6 +111,12 @@ extension WheelVerification {
         recorder.pass(.zipLocalHeaders, "\(ordered.count) local headers agree with the central directory; no overlaps")
         recorder.pass(.zipCRC, "\(ordered.count) members inflated, sizes and CRC-32 equal")
         if record != nil { recorder.pass(.recordHashes, "\(hashed) hashes and sizes recomputed and equal") }
+        if !options.platformAudit {
+            recorder.skip(.elfDynamic, "the platform audit is off")
+        } else {
+            let read = objects.filter { $0.dependencies != nil }.count
+            recorder.pass(.elfDynamic, objects.isEmpty ? "no ELF objects" : "\(read) ELF object\(read == 1 ? "" : "s"): dynamic sections, version tables and string tables well-formed")
+        }
         if objects.isEmpty {
             recorder.pass(.elfMachine, "no ELF objects")
         } else if let wheelArch {
@@ -129,22 +137,37 @@ extension WheelVerification {
     struct Inspection: Sendable {
         var name: String
         var report: SharedObjectReport?
+        /// `elf.machine` failures (unreadable header or section table, wrong machine).
         var failures: [String]
+        /// `elf.dynamic` failures (unreadable dependency tables).
+        var dynamicFailures: [String] = []
     }
 
-    static func inspectELF(name: String, path: String, wheelArch: Arch?, expectation: WheelExpectation) -> Inspection {
+    /// Reads one ELF object once: header and section table, then (on the same descriptor) its
+    /// dependency tables for the platform audit and its code for the ISA audit.
+    static func inspectELF(name: String, path: String, wheelArch: Arch?, expectation: WheelExpectation, platformAudit: Bool = true) -> Inspection {
         do {
             let file = try ReadOnlyFile(path: path)
             let elf = try ELFFile(file: file, name: name)
             var report = SharedObjectReport(path: name, machine: elf.machineName, isa: nil)
             var failures: [String] = []
+            var dynamicFailures: [String] = []
             if let wheelArch, elf.arch != wheelArch {
                 failures.append("'\(name)' is \(elf.machineName) but the wheel is for \(wheelArch.kernelName)")
+            }
+            if platformAudit {
+                do {
+                    let dependencies = try elf.dependencies(file: file, name: name)
+                    report.dependencies = dependencies
+                    report.highestVersions = dependencies.highestByNamespace
+                } catch let WheelError.malformed(_, message) {
+                    dynamicFailures.append(message)
+                }
             }
             if elf.machine == 62, expectation.isa?.mode != .off {
                 report.isa = try ISAAuditor().audit(file: file, elf: elf).counts
             }
-            return Inspection(name: name, report: report, failures: failures)
+            return Inspection(name: name, report: report, failures: failures, dynamicFailures: dynamicFailures)
         } catch let WheelError.malformed(_, message) {
             return Inspection(name: name, report: nil, failures: [message])
         } catch {

@@ -69,18 +69,47 @@ struct WheelVerification {
         if withinLimits {
             totalISA = streamMembers(archive, reader, record: recordOK ? record : nil, wheelArch: wheelArch)
         } else {
-            for id in [WheelCheckID.zipLocalHeaders, .zipCRC, .elfMachine] { recorder.skip(id, "the archive exceeds the limits: nothing was inflated") }
+            for id in [WheelCheckID.zipLocalHeaders, .zipCRC, .elfMachine, .elfDynamic] { recorder.skip(id, "the archive exceeds the limits: nothing was inflated") }
         }
         if !recorder.failed(.zipLimits) {
             Self.isaChecks(&recorder, expectation: expectation, wheelArch: wheelArch, total: totalISA, objectCount: objects.count)
         }
-        return report(filename: filename, members: entries.count, bytes: total, totalISA: totalISA, reason: "not applicable")
+        var platform: PlatformReport?
+        if !withinLimits || !options.inspectELF || !options.platformAudit {
+            let reason = !withinLimits ? "the archive exceeds the limits: nothing was inflated" : "the platform audit is off"
+            for id in [WheelCheckID.platformSymbols, .platformLibraries, .platformRequirement] { recorder.skip(id, reason) }
+        } else if let filename {
+            platform = platformAudit(filename: filename, files: files)
+        } else {
+            for id in [WheelCheckID.platformSymbols, .platformLibraries, .platformRequirement] { recorder.skip(id, "the filename does not parse") }
+        }
+        return report(filename: filename, members: entries.count, bytes: total, totalISA: totalISA, platform: platform, reason: "not applicable")
     }
 
-    func report(filename: WheelFilename?, members: Int, bytes: Int64, totalISA: ISACounts? = nil, reason: String) -> WheelReport {
+    /// The platform audit over the objects the streaming pass read (their tables were parsed
+    /// while the ISA audit ran on the same file).
+    mutating func platformAudit(filename: WheelFilename, files: [ZipEntry]) -> PlatformReport? {
+        let machines = Set(objects.compactMap { o in Arch(parsing: o.machine == "x86-64" ? "x86_64" : o.machine)?.kernelName })
+        var required: Set<String>?
+        if let metadata {
+            required = Set(metadata.values("Requires-Dist").compactMap { line in
+                let name = line.prefix { $0.isASCII && ($0.isLetter || $0.isNumber || "._-".contains($0)) }
+                return name.isEmpty ? nil : Variant.normalize(String(name))
+            })
+        }
+        let audit = PlatformAudit(
+            objects: objects.compactMap { o in o.dependencies.map { PlatformAudit.Object(member: o.path, dependencies: $0) } },
+            members: Set(files.map(\.name)), platformTags: filename.platformTags,
+            machine: filename.arch?.kernelName ?? (machines.count == 1 ? machines.first : nil),
+            expectation: expectation, requiredDistributions: required)
+        return audit.run(&recorder)
+    }
+
+    func report(filename: WheelFilename?, members: Int, bytes: Int64, totalISA: ISACounts? = nil, platform: PlatformReport? = nil, reason: String) -> WheelReport {
         var r = WheelReport(path: path, filename: filename, checks: recorder.results(skippingOthers: reason), sharedObjects: objects,
                             isa: totalISA, members: members, uncompressedBytes: bytes)
         r.metadata = metadata
+        r.platform = platform
         return r
     }
 

@@ -26,13 +26,18 @@ public struct WheelVerifier: Sendable {
         public var temporaryDirectory: String?
         /// Whether ELF objects are checked and audited at all.
         public var inspectELF: Bool
+        /// Whether the platform audit runs (dependencies, symbol versions, libraries against the
+        /// platform tag's policy); off only to measure what it costs.
+        public var platformAudit: Bool
 
         /// Default options.
-        public init(limits: ZipLimits = ZipLimits(), concurrency: Int? = nil, temporaryDirectory: String? = nil, inspectELF: Bool = true) {
+        public init(limits: ZipLimits = ZipLimits(), concurrency: Int? = nil, temporaryDirectory: String? = nil, inspectELF: Bool = true,
+                    platformAudit: Bool = true) {
             self.limits = limits
             self.concurrency = max(1, concurrency ?? min(8, ProcessInfo.processInfo.activeProcessorCount))
             self.temporaryDirectory = temporaryDirectory
             self.inspectELF = inspectELF
+            self.platformAudit = platformAudit
         }
     }
 
@@ -91,6 +96,7 @@ public struct WheelVerifier: Sendable {
         var recorder = CheckRecorder()
         var objects: [SharedObjectReport] = []
         var total: ISACounts?
+        var platform: PlatformReport?
         do {
             let file = try ReadOnlyFile(path: path)
             let elf = try ELFFile(file: file, name: path)
@@ -100,6 +106,22 @@ public struct WheelVerifier: Sendable {
                 recorder.fail(.elfMachine, "'\(path)' is \(elf.machineName); expected \(arch.kernelName)")
             } else {
                 recorder.pass(.elfMachine, "'\(path)' is \(elf.machineName)")
+            }
+            if options.platformAudit {
+                do {
+                    let dependencies = try elf.dependencies(file: file, name: path)
+                    report.dependencies = dependencies
+                    report.highestVersions = dependencies.highestByNamespace
+                    recorder.pass(.elfDynamic, "dynamic section, version tables and string tables well-formed")
+                    // What the object allows on its own (no tag to check: only the report).
+                    let machine = elf.arch?.kernelName ?? elf.machineName
+                    var scratch = CheckRecorder()
+                    platform = PlatformAudit(objects: [.init(member: path, dependencies: dependencies)], members: [], platformTags: ["linux_\(machine)"],
+                                             machine: machine, expectation: WheelExpectation(providedLibraries: expectation.providedLibraries),
+                                             requiredDistributions: nil).run(&scratch)
+                } catch let WheelError.malformed(_, message) {
+                    recorder.fail(.elfDynamic, message)
+                }
             }
             if elf.machine == 62 {
                 let audit = try ISAAuditor(countMnemonics: countMnemonics).audit(file: file, elf: elf)
@@ -112,8 +134,10 @@ public struct WheelVerifier: Sendable {
             recorder.fail(.elfMachine, "\(error)")
         }
         WheelVerification.isaChecks(&recorder, expectation: expectation, wheelArch: expectation.arch ?? .amd64, total: total, objectCount: objects.count)
-        return WheelReport(path: path, filename: nil, checks: recorder.results(skippingOthers: "not a wheel: only the ELF and ISA checks apply"),
-                           sharedObjects: objects, isa: total, members: 0, uncompressedBytes: 0)
+        var result = WheelReport(path: path, filename: nil, checks: recorder.results(skippingOthers: "not a wheel: only the ELF and ISA checks apply"),
+                                 sharedObjects: objects, isa: total, members: 0, uncompressedBytes: 0)
+        result.platform = platform
+        return result
     }
 }
 

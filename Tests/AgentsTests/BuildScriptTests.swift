@@ -78,7 +78,10 @@ struct BuildScriptTests {
         let artifact = try #require(run.artifacts.first)
         #expect(run.artifacts.count == 1)
         let dist = Variant.normalizeForFile(variant.package)
-        #expect(artifact.file == "\(dist)-1.2.3.post1-\(python.cpythonTag)-\(python.cpythonTag)-manylinux_2_28_x86_64.whl")
+        // Tagged by auditwheel with what the content allows (plain C: an old glibc), and auditwheel agrees.
+        #expect(artifact.file.hasPrefix("\(dist)-1.2.3.post1-\(python.cpythonTag)-\(python.cpythonTag)-manylinux"))
+        let verdict = try PlatformFixtures.show(URL(fileURLWithPath: artifact.path))
+        #expect(artifact.file.dropLast(4).split(separator: "-").last!.split(separator: ".").contains { $0 == verdict.overall_tag }, "\(artifact.file): \(verdict)")
         let (digest, size) = try StreamingDigest.file(at: artifact.path)
         #expect(digest == artifact.sha256 && size == artifact.size)
         #expect(artifact.path == work.appendingPathComponent("jobs/\(job)/dist/\(artifact.file)").path)

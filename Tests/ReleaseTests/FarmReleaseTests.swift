@@ -1,3 +1,4 @@
+import FarmCore
 import FarmTestSupport
 import Foundation
 import Testing
@@ -64,7 +65,22 @@ struct FarmReleaseTests {
             // The index holds exactly these wheels, byte for byte.
             #expect(try server.storedFiles() == wheels.keys.sorted())
             for (file, sha) in wheels { #expect(try sha256Hex(server.packagesDirectory.appendingPathComponent(file)) == sha, "\(file)") }
-            #expect(wheels.keys.contains { $0.hasSuffix("manylinux_2_28_aarch64.whl") })
+            #expect(wheels.keys.contains { $0.hasSuffix("_aarch64.whl") })
+            // The build hosts are Debian 12 (glibc 2.36): every wheel's tags are what its content
+            // allows. auditwheel, run here on each, agrees: its most compatible tag is the
+            // wheel's most compatible tag, and wheelfarm's audit finds the same one.
+            let paths = wheels.keys.sorted().map { server.packagesDirectory.appendingPathComponent($0) }
+            let audited = try TestProcess.wheelfarm(["verify", "--json"] + paths.map(\.path))
+            let ours = try #require(try JSONSerialization.jsonObject(with: Data(audited.stdout.utf8)) as? [[String: Any]])
+            #expect(ours.count == paths.count && audited.status == 0, "\(audited.stdout.suffix(2000))")
+            for (path, report) in zip(paths, ours) {
+                let verdict = try PlatformFixtures.show(path)
+                let tags = path.deletingPathExtension().lastPathComponent.split(separator: "-").last!.split(separator: ".").map(String.init)
+                let mostCompatible = tags.compactMap(LinuxPlatformTag.init).filter { $0.libc != nil }.min { $0.libc! < $1.libc! }
+                #expect(mostCompatible?.canonical == verdict.overall_tag, "\(path.lastPathComponent): auditwheel says \(verdict.overall_tag)")
+                #expect((report["platform"] as? [String: Any])?["mostCompatibleTag"] as? String == verdict.overall_tag, "\(path.lastPathComponent)")
+                #expect(tags.allSatisfy { !$0.hasPrefix("linux_") }, "\(tags)")
+            }
             // Every package, version and arch has a wheel for each Python.
             #expect(pythonTags.count == 12 && pythonTags.values.allSatisfy { $0 == ["cp311", "cp313"] }, "\(pythonTags)")
 
@@ -128,9 +144,10 @@ struct FarmReleaseTests {
                      "--repository-url", server.url, "--skip-github"],
                     environment: ProcessInfo.processInfo.environment.merging(server.credentialsEnvironment.merging(["CI": "true"]) { $1 }) { $1 })
             }
-            let wheel = "wfsample_cpu-1.0.0-cp311-abi3-manylinux_2_28_x86_64.whl"
             let r = try await release(pythons: "3.11,\(second)", dist: "dist")
             #expect(r.status == 0, "\(r.stdout)\n\(r.stderr)")
+            let wheel = try #require(try server.storedFiles().first, "\(r.stdout)")
+            #expect(wheel.hasPrefix("wfsample_cpu-1.0.0-cp311-abi3-manylinux") && wheel.hasSuffix("_x86_64.whl"), "\(wheel)")
             #expect(r.stdout.contains("sample wheels use the stable ABI (abi3): each is built once, with Python 3.11, and serves Python \(second) too"), "\(r.stdout)")
             #expect(r.stdout.contains("1 to build"), "\(r.stdout)")
             #expect(try server.storedFiles() == [wheel])

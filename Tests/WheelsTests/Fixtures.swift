@@ -55,7 +55,11 @@ actor SharedFixtures {
                                                extensionSource: WheelFixtures.isaSources["avx2"]!.source,
                                                compileFlags: WheelFixtures.isaSources["avx2"]!.flags, in: dir)
         let pure = try WheelFixtures.buildWheel(distribution: "wfpure", version: "1.2.3", module: "wfpure", in: dir)
-        let corpus = try WheelFixtures.makeCorpus(base: ext, avx512Object: objects["avx512f"]!, arm64Object: arm, in: dir)
+        // An object that calls into libc, for the platform audit's corpus cases (gcc links
+        // libc only when a libc function is used).
+        let libc = try WheelFixtures.compileSharedObject("#include <stdlib.h>\nvoid *grab(size_t n) { return malloc(n); }\n",
+                                                         flags: [], name: "libc-user", in: dir)
+        let corpus = try WheelFixtures.makeCorpus(base: ext, avx512Object: objects["avx512f"]!, arm64Object: arm, libcObject: libc, in: dir)
         return Built(dir: dir, extensionWheel: ext, pureWheel: pure, objects: objects, arm64Object: arm, corpus: corpus)
     }
 }

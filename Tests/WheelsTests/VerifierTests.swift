@@ -10,7 +10,9 @@ struct VerifierTests {
     @Test("a wheel built by pip with a compiled extension passes every check")
     func realExtensionWheelPasses() async throws {
         let f = try await SharedFixtures.shared.built()
-        let report = await WheelVerifier().verify(path: f.extensionWheel.path, expectation: SharedFixtures.expectation)
+        var expectation = SharedFixtures.expectation
+        expectation.platform = PlatformRequirement("manylinux_2_28")
+        let report = await WheelVerifier().verify(path: f.extensionWheel.path, expectation: expectation)
         #expect(report.passed, "\(report.failures)")
         for check in report.checks {
             #expect(check.outcome == .pass, "\(check)")
@@ -54,6 +56,7 @@ struct VerifierTests {
         case "filename.expectation": e.version = "0.2.0"
         case "isa.expected": e.isa = .init(expect: [Capability("avx2"), Capability("avx512f")], exclude: [])
         case "zip.limits": limits.maxRatio = 200
+        case "platform.requirement": e.platform = PlatformRequirement("manylinux_2_17")
         default: break
         }
         return (e, limits)

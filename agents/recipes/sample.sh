@@ -71,5 +71,5 @@ recipe_build() {
   wf_run "$WF_VENV_PY" -m pip wheel --no-deps --no-build-isolation --no-index -v -w "$WF_JOB_DIR/raw" "$src"
 
   wf_phase package
-  wf_retag_wheels "$WF_JOB_DIR/raw"
+  wf_tag_wheels "$WF_JOB_DIR/raw"
 }
