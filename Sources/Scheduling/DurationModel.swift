@@ -42,6 +42,12 @@ public struct DurationSample: Sendable, Hashable, Codable {
 ///    history of its own yet, but its predecessor's is closer than the recipe's guess);
 /// 4. the recipe's estimate (`estimated_minutes` at speed 1.0, or an override), scaled by speed.
 ///
+/// In 2 to 4 the host's speed factor is corrected by what its own builds of other variants
+/// showed: a host whose builds take 1.5 times what its speed factor says (a slow disk, little
+/// memory) is expected to take 1.5 times as long for a variant it has not built yet. The learned
+/// speed of a host is the median, over its builds, of their duration over the median duration of
+/// their variant on every host (both at speed 1.0).
+///
 /// Medians rather than means, so that one build that hit a cold cache does not skew the plan.
 /// The model is a value: the caller loads history (the release reads the journal's finished
 /// attempts), the scheduler records what it sees.
@@ -54,13 +60,18 @@ public struct DurationModel: Sendable {
     private var normalised: [FamilyKey: [Double]] = [:]
     private var perHostMedian: [HostKey: Double] = [:]
     private var normalisedMedian: [FamilyKey: Double] = [:]
+    /// Per host: its builds as (variant key, seconds at speed 1.0).
+    private var hostSamples: [String: [(key: FamilyKey, normalised: Double)]] = [:]
+    /// Per host: how much longer than its speed factor says its builds take (1: as it says).
+    private var hostCorrection: [String: Double] = [:]
     /// Base minutes at speed 1.0 by variant package, overriding the recipe's estimate.
     public var baseMinutes: [String: Double]
 
     /// Creates a model from earlier durations and optional per-variant base minutes.
     public init(history: [DurationSample] = [], baseMinutes: [String: Double] = [:]) {
         self.baseMinutes = baseMinutes
-        for sample in history { record(sample) }
+        for sample in history { add(sample) }
+        for host in hostSamples.keys { updateCorrection(of: host) }
     }
 
     /// Where an estimate comes from.
@@ -81,7 +92,15 @@ public struct DurationModel: Sendable {
 
     /// Adds an observed duration.
     public mutating func record(_ sample: DurationSample) {
-        guard sample.seconds > 0, sample.seconds.isFinite else { return }
+        guard add(sample) else { return }
+        updateCorrection(of: sample.host)
+    }
+
+    @discardableResult
+    private mutating func add(_ sample: DurationSample) -> Bool {
+        guard sample.seconds > 0, sample.seconds.isFinite else { return false }
+        hostSamples[sample.host, default: []].append((FamilyKey(key: Key(package: sample.package, arch: sample.arch), family: nil),
+                                                      sample.seconds * Self.speed(sample.hostSpeed)))
         let key = Key(package: sample.package, arch: sample.arch)
         // Each sample counts under its own family and under "any family" (nil).
         let families: [String?] = sample.versionFamily == nil ? [nil] : [sample.versionFamily, nil]
@@ -93,6 +112,13 @@ public struct DurationModel: Sendable {
             perHostMedian[hk] = Self.median(perHost[hk]!)
             normalisedMedian[fk] = Self.median(normalised[fk]!)
         }
+        return true
+    }
+
+    /// Recomputes how a host's builds compare with its speed factor.
+    private mutating func updateCorrection(of host: String) {
+        let ratios = (hostSamples[host] ?? []).compactMap { s in normalisedMedian[s.key].map { s.normalised / $0 } }
+        hostCorrection[host] = ratios.isEmpty ? nil : min(4, max(0.25, Self.median(ratios)))
     }
 
     /// The expected wall-clock seconds of `job` on `host`.
@@ -105,10 +131,13 @@ public struct DurationModel: Sendable {
             let fk = FamilyKey(key: key, family: family)
             let hk = HostKey(key: fk, host: host.name)
             if let m = perHostMedian[hk] { return (m, .history(samples: perHost[hk]!.count, sameHost: true)) }
-            if let m = normalisedMedian[fk] { return (m / Self.speed(host.speed), .history(samples: normalised[fk]!.count, sameHost: false)) }
+            if let m = normalisedMedian[fk] { return (m * correction(host) / Self.speed(host.speed), .history(samples: normalised[fk]!.count, sameHost: false)) }
         }
-        return (baseSeconds(for: job) / Self.speed(host.speed), .estimate)
+        return (baseSeconds(for: job) * correction(host) / Self.speed(host.speed), .estimate)
     }
+
+    /// How much longer than its speed factor says the host's builds take (1 without history).
+    public func correction(_ host: Host) -> Double { hostCorrection[host.name] ?? 1 }
 
     /// The job's expected seconds on a host of speed 1.0 with no history.
     public func baseSeconds(for job: BuildJob) -> Double {

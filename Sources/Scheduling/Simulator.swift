@@ -125,9 +125,17 @@ public enum Simulator {
         static func < (l: Event, r: Event) -> Bool { (l.time, l.seq) < (r.time, r.seq) }
     }
 
+    /// The random draws of one attempt: seeded by the scenario's seed and an FNV-1a hash of the
+    /// job's id and the attempt number.
+    static func draws(seed: UInt64, job: String, attempt: Int) -> SplitMix64 {
+        var h: UInt64 = 0xcbf2_9ce4_8422_2325
+        for byte in job.utf8 { h = (h ^ UInt64(byte)) &* 0x100_0000_01b3 }
+        h = (h ^ UInt64(attempt)) &* 0x100_0000_01b3
+        return SplitMix64(seed: seed ^ h)
+    }
+
     /// Runs the scenario to the end.
     public static func run(_ scenario: SimulationScenario) -> SimulationResult {
-        var rng = SplitMix64(seed: scenario.seed)
         var core = SchedulerCore(jobs: scenario.jobs, inventory: scenario.inventory,
                                  configuration: scenario.configuration, facts: scenario.facts,
                                  durations: scenario.durations)
@@ -165,6 +173,9 @@ public enum Simulator {
                         continue
                     }
                     let mean = (scenario.actualDurations ?? scenario.durations).expectedSeconds(for: t.job, on: t.host)
+                    // Each attempt's draws depend on the seed, the job and the attempt only, not on
+                    // the order builds start in: two policies run on one seed see the same builds.
+                    var rng = Self.draws(seed: scenario.seed, job: t.job.id, attempt: t.attempt)
                     let duration = mean * (1 + scenario.jitter * (2 * rng.nextUnit() - 1))
                     if scenario.buildFailureRate > 0, rng.nextUnit() < scenario.buildFailureRate {
                         push(now + duration * rng.nextUnit(), .runEnds(t.id, .buildFailed("simulated build failure")))
