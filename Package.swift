@@ -6,9 +6,10 @@
 //            → (Inventory, Recipes) → FarmCore
 import PackageDescription
 
+// Linux only: the coordinator and its agents rely on Glibc, /proc, flock(2) and setsid, so no
+// other platform is declared.
 let package = Package(
     name: "wheelfarm",
-    platforms: [.macOS(.v13)],
     products: [
         .executable(name: "wheelfarm", targets: ["wheelfarm"]),
     ],
@@ -21,6 +22,7 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-collections", from: "1.6.0"),
         .package(url: "https://github.com/apple/swift-nio", from: "2.101.2"),
         .package(url: "https://github.com/swift-server/async-http-client", from: "1.37.0"),
+        .package(url: "https://github.com/swift-server/swift-service-lifecycle", from: "2.13.0"),
     ],
     targets: [
         // Thin entry point: everything lives in FarmCommands.
@@ -31,6 +33,7 @@ let package = Package(
             "FarmCore", "Inventory", "Recipes", "Scheduling", "Remote", "Wheels", "Publishing", "Release", "Agents",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
             .product(name: "Logging", package: "swift-log"),
+            .product(name: "UnixSignals", package: "swift-service-lifecycle"),
         ], exclude: ["README.md"]),
 
         // Shared vocabulary: CPU arch and capabilities, PEP 440 versions, Python versions, digests, errors.
@@ -131,7 +134,9 @@ let package = Package(
         .testTarget(name: "PublishingTests", dependencies: [
             "Publishing", "FarmTestSupport", "FarmCore", .product(name: "Logging", package: "swift-log"),
         ]),
-        .testTarget(name: "ReleaseTests", dependencies: ["Release", "FarmTestSupport"]),
+        .testTarget(name: "ReleaseTests", dependencies: [
+            "Release", "FarmTestSupport", .product(name: "InMemoryLogging", package: "swift-log"),
+        ]),
         .testTarget(name: "FarmCommandsTests", dependencies: ["FarmCommands", "FarmTestSupport"]),
     ]
 )

@@ -5,7 +5,7 @@
 #   build.sh --work-dir DIR --job-id ID --recipe NAME --package NAME --version V --python X.Y
 #            [--version-suffix .postN] [--max-jobs N] [--builder native|docker] [--source PATH|URL]
 #            [--env KEY=VALUE]... [--cflag FLAG]... [--require FLAG]... [--forbid FLAG]...
-#            [--min-gcc X.Y] [--min-free-mb N] [--docker-image IMAGE]
+#            [--min-gcc X.Y] [--min-free-mb N] [--slots N] [--docker-image IMAGE]
 #            [--platform manylinux_X_Y|musllinux_X_Y|linux] [--exclude-lib NAME]... [--dry-run]
 # Exit codes: 0 built, 1 build failed, 2 usage error, 3 host problem, 4 cancelled.
 set -uo pipefail
@@ -83,7 +83,7 @@ WF_JOB_ID='' WF_LOG='' WF_JOB_DIR='' WF_DRY_RUN=0 WF_IN_CONTAINER=0
 # Arguments
 
 WF_WORK_DIR='' WF_RECIPE='' WF_PACKAGE='' WF_VERSION='' WF_SUFFIX='' WF_PYTHON=''
-WF_MAX_JOBS='' WF_BUILDER=native WF_SOURCE='' WF_MIN_GCC='' WF_MIN_FREE_MB='' WF_DOCKER_IMAGE='' WF_PLATFORM=''
+WF_MAX_JOBS='' WF_BUILDER=native WF_SOURCE='' WF_MIN_GCC='' WF_MIN_FREE_MB='' WF_DOCKER_IMAGE='' WF_PLATFORM='' WF_SLOTS=''
 WF_USER_ENV=() WF_CFLAGS=() WF_REQUIRE=() WF_FORBID=() WF_EXCLUDE_LIBS=()
 WF_ARGS=("$@")
 
@@ -116,6 +116,7 @@ while [ $# -gt 0 ]; do
     --forbid) WF_FORBID+=("$val") ;;
     --min-gcc) WF_MIN_GCC=$val ;;
     --min-free-mb) WF_MIN_FREE_MB=$val ;;
+    --slots) WF_SLOTS=$val ;;
     --docker-image) WF_DOCKER_IMAGE=$val ;;
     --platform) WF_PLATFORM=$val ;;
     --exclude-lib) WF_EXCLUDE_LIBS+=("$val") ;;
@@ -136,6 +137,7 @@ done
 [[ $WF_PYTHON =~ ^[0-9]+\.[0-9]+$ ]] || wf_usage_error "invalid --python '$WF_PYTHON': expected a version such as 3.12"
 [ -z "$WF_MAX_JOBS" ] || [[ $WF_MAX_JOBS =~ ^[1-9][0-9]*$ ]] || wf_usage_error "invalid --max-jobs '$WF_MAX_JOBS'"
 [ -z "$WF_MIN_FREE_MB" ] || [[ $WF_MIN_FREE_MB =~ ^[0-9]+$ ]] || wf_usage_error "invalid --min-free-mb '$WF_MIN_FREE_MB'"
+[ -z "$WF_SLOTS" ] || [[ $WF_SLOTS =~ ^[1-9][0-9]{0,3}$ ]] || wf_usage_error "invalid --slots '$WF_SLOTS': expected a number of build slots, 1 or more"
 [ -z "$WF_MIN_GCC" ] || [[ $WF_MIN_GCC =~ ^[0-9]+(\.[0-9]+)*$ ]] || wf_usage_error "invalid --min-gcc '$WF_MIN_GCC'"
 case $WF_BUILDER in native|docker) ;; *) wf_usage_error "invalid --builder '$WF_BUILDER': expected native or docker" ;; esac
 # The platform requirement: manylinux_X_Y or musllinux_X_Y (the wheel must be at least that
@@ -201,7 +203,7 @@ wf_run() {
   local start rc
   start=$(wf_log_line)
   printf '+' >&2; printf ' %q' "$@" >&2; echo >&2
-  "$@" &
+  "$@" 8>&- &
   WF_CHILD=$!
   wait "$WF_CHILD"
   rc=$?
@@ -218,7 +220,7 @@ wf_run() {
 wf_run_host() {
   if [ "$WF_DRY_RUN" = 1 ]; then wf_run "$@"; return 0; fi
   local rc
-  "$@" >&2 &
+  "$@" >&2 8>&- &
   WF_CHILD=$!
   wait "$WF_CHILD"
   rc=$?
@@ -241,6 +243,35 @@ wf_lock() {
   flock 9 || wf_finish "$WF_EXIT_HOST" "cannot lock '$1'"
 }
 wf_unlock() { [ "$WF_DRY_RUN" = 1 ] || exec 9>&-; }
+
+# A host-wide build slot (fd 8, held until this script exits): coordinators that share this host
+# (another dist directory, another release engineer) never run more builds at once than its
+# slots. One flock(1)-ed file per slot under the work directory; the kernel releases a slot when
+# its holder dies, even by SIGKILL. Commands run by wf_run do not inherit the lock, so a process a
+# build leaves behind cannot keep the slot. A build that has to wait says so (phase slot-wait).
+wf_acquire_slot() {
+  [ -n "$WF_SLOTS" ] && [ "$WF_DRY_RUN" != 1 ] && [ "$WF_IN_CONTAINER" = 0 ] || return 0
+  local dir=$WF_WORK_DIR/slots i waited=0 holders
+  mkdir -p "$dir" 2>/dev/null || wf_finish "$WF_EXIT_HOST" "cannot create the build slot directory '$dir'"
+  while :; do
+    for ((i = 1; i <= WF_SLOTS; i++)); do
+      exec 8>>"$dir/slot-$i.lock" || wf_finish "$WF_EXIT_HOST" "cannot open the build slot lock '$dir/slot-$i.lock'"
+      if flock -n 8; then
+        printf '%s pid %s\n' "$WF_JOB_ID" "$$" > "$dir/slot-$i.lock"
+        [ "$waited" = 0 ] || echo "==> build slot $i of $WF_SLOTS is free after ${waited}s of waiting" >&2
+        return 0
+      fi
+      exec 8>&-
+    done
+    if [ "$waited" = 0 ]; then
+      holders=$(cat "$dir"/slot-*.lock 2>/dev/null | tr '\n' ';')
+      echo "==> waiting for a build slot: all $WF_SLOTS of this host's slots are held by other builds ($holders)" >&2
+      wf_phase slot-wait
+    fi
+    sleep 1
+    waited=$((waited + 1))
+  done
+}
 
 # ---------------------------------------------------------------------------------------------
 # Cancellation: SIGTERM/SIGINT/SIGHUP stop the build and everything it started.
@@ -299,6 +330,7 @@ if [ "$WF_IN_CONTAINER" = 0 ]; then
     job_dir "$WF_JOB_DIR" log "$WF_LOG" recipe "$WF_RECIPE" package "$WF_PACKAGE" \
     version "$WF_PUBLISHED_VERSION" python "$WF_PYTHON" builder "$WF_BUILDER" dry_run:raw "$([ "$WF_DRY_RUN" = 1 ] && echo true || echo false)"
 fi
+wf_acquire_slot
 
 # ---------------------------------------------------------------------------------------------
 # The recipe

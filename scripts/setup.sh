@@ -35,6 +35,8 @@ packages=(
   make libffi-dev libbz2-dev liblzma-dev
   # Tools the agents and tests call.
   git ca-certificates unzip zip shellcheck time util-linux tar gzip xz-utils curl procps
+  # The live view's tests (a real terminal) and the HTML report's (a headless browser).
+  tmux chromium fonts-dejavu-core
 )
 
 if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then

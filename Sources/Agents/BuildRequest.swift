@@ -30,6 +30,9 @@ public struct BuildRequest: Sendable, Hashable {
     public var forbids: Set<Capability>
     public var minimumGCC: String?
     public var minimumFreeMB: Int?
+    /// The host's build slots: the agent holds one of that many slot locks on the host while it
+    /// builds, so coordinators sharing the host never run more builds at once (nil: no lock).
+    public var hostSlots: Int?
     public var dryRun: Bool
     /// The platform compatibility the wheel must have (`manylinux_2_28`; `linux` keeps a
     /// host-specific tag when nothing portable is possible); the agent tags with auditwheel.
@@ -68,6 +71,12 @@ public struct BuildRequest: Sendable, Hashable {
         return String(raw.map { $0.isASCII && ($0.isLetter || $0.isNumber || "._-".contains($0)) ? $0 : "_" })
     }
 
+    /// The command line that runs this request with the agent installed in `agentDirectory`:
+    /// what ``BuildRunner`` sends, and what a dry run prints.
+    public func commandLine(agentDirectory: String, workDir: String) -> String {
+        shellCommand(["bash", "\(agentDirectory)/build.sh"] + arguments(workDir: workDir))
+    }
+
     /// The arguments after `build.sh`, for a host whose work directory is `workDir`.
     public func arguments(workDir: String) -> [String] {
         var args = ["--work-dir", workDir, "--job-id", jobID, "--recipe", buildStep, "--package", package,
@@ -83,6 +92,7 @@ public struct BuildRequest: Sendable, Hashable {
         if let minimumFreeMB { args += ["--min-free-mb", String(minimumFreeMB)] }
         if let platform { args += ["--platform", platform.description] }
         for library in excludedLibraries { args += ["--exclude-lib", library] }
+        if let hostSlots { args += ["--slots", String(hostSlots)] }
         if dryRun { args.append("--dry-run") }
         return args
     }

@@ -84,7 +84,7 @@ public struct BuildRunner: Sendable {
                                 remoteLog: nil, failureLogLine: nil, logTail: "", events: [])
         }
 
-        let command = shellCommand(["bash", "\(agentDir)/build.sh"] + request.arguments(workDir: workDir))
+        let command = request.commandLine(agentDirectory: agentDir, workDir: workDir)
         logger.info("build started", metadata: ["host": "\(host.name)", "job": "\(request.jobID)"])
         let stream = EventStream(limits: watchdog, onEvent: onEvent, onLog: onLog)
         let status: ExecStatus

@@ -101,15 +101,26 @@ struct SelectionOptions: ParsableArguments {
         }
     }
 
-    /// The recipe and the jobs the selection expands to; usage errors exit 2.
+    /// The recipe and the jobs the selection expands to; usage errors exit 2, and so does a
+    /// selection that expands to no job at all (a variant built for amd64 only with
+    /// `--platform linux/arm64`): there is nothing to do, and saying "done" would hide the mistake.
     func jobs() throws -> (Recipe, [BuildJob]) {
         let recipe = try loadRecipe()
+        let jobs: [BuildJob]
         do {
-            return (recipe, try JobMatrix.expand(recipe: recipe, selection: selection))
+            jobs = try JobMatrix.expand(recipe: recipe, selection: selection)
         } catch {
             printError("wheelfarm: \(error.description)")
             throw ExitCode(2)
         }
+        guard !jobs.isEmpty else {
+            let variants = (try? JobMatrix.variants(variant, in: recipe)) ?? []
+            let built = variants.map { v in "\(v.shortName) (\(v.arches.keys.sorted().map { "linux/\($0.rawValue)" }.joined(separator: ", ")))" }
+            printError("wheelfarm: the selection builds nothing: --platform \(platform) selects none of the arches of "
+                       + "\(built.joined(separator: ", ")); choose another --platform or --variant")
+            throw ExitCode(2)
+        }
+        return (recipe, jobs)
     }
 }
 

@@ -1,13 +1,27 @@
 import Foundation
+import Logging
 
 /// Writes a line to standard error.
 func printError(_ line: String) {
     FileHandle.standardError.write(Data((line + "\n").utf8))
 }
 
+/// The logger of a command: standard error, `info` and above with `--verbose` (phases,
+/// placements, retries, swallowed errors, with dotted metadata keys such as `release.job`),
+/// warnings and errors otherwise.
+func commandLogger(_ label: String, verbose: Bool) -> Logger {
+    var logger = Logger(label: label) { StreamLogHandler.standardError(label: $0) }
+    logger.logLevel = verbose ? .info : .warning
+    return logger
+}
+
 /// Encodes a value as stable, pretty, key-sorted JSON and prints it.
-func printJSON(_ value: some Encodable) throws {
+///
+/// Document types spell their keys in snake_case themselves; `snakeCase` converts the property
+/// names of types that do not (never dictionary keys: they are data).
+func printJSON(_ value: some Encodable, snakeCase: Bool = false) throws {
     let encoder = JSONEncoder()
+    if snakeCase { encoder.keyEncodingStrategy = .convertToSnakeCase }
     encoder.outputFormatting = [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]
     encoder.dateEncodingStrategy = .iso8601
     print(String(decoding: try encoder.encode(value), as: UTF8.self))

@@ -21,7 +21,10 @@ struct PlanCommand: AsyncParsableCommand {
         judged on their Python, GCC and C library: a recipe requiring a platform tag \
         (platform: manylinux_2_28) needs hosts whose glibc is no newer than the tag's, or \
         --builder docker; plan says which hosts can produce the tag and why the others cannot. \
-        Jobs no host can take are listed with the reason and the closest host.
+        Jobs no host can take are listed with the reason and the closest host, and what would \
+        fix it. Each job's expected build time on its fastest eligible host comes from earlier \
+        builds recorded in --dist-dir's journal when there are some (per variant, arch, version \
+        family and host speed), else from the recipe's estimate.
 
         Exit codes: 0 every job has a host, 1 some job cannot be placed, 2 usage or inventory error. \
         The --json document is described in docs/PLAN-JSON.md.
@@ -39,6 +42,9 @@ struct PlanCommand: AsyncParsableCommand {
         discussion: "Default: $WHEELFARM_PROBE_CACHE, else .wheelfarm/probes in the current directory.", valueName: "dir"))
     var probeCache: String?
 
+    @Option(name: .customLong("dist-dir"), help: ArgumentHelp("A dist directory whose journal's earlier builds give expected durations.", valueName: "dir"))
+    var distDir: String = "dist"
+
     func run() async throws {
         let inventory = try inventoryOptions.load()
         let (recipe, jobs) = try selection.jobs()
@@ -51,15 +57,17 @@ struct PlanCommand: AsyncParsableCommand {
         let facts = reports.mapValues { HostFacts(probe: $0, builder: builder == .docker ? .docker : .native) }
         let analysis = PlanAnalysis(jobs: jobs, hosts: inventory.hosts, facts: facts)
         let platform = PlatformPlan(jobs: jobs, inventory: inventory, reports: reports, docker: builder == .docker)
+        let history = DurationHistory.load(distDir: distDir, inventory: inventory)
         if output.json {
-            try printJSON(PlanDocument(recipe: recipe, inventory: inventoryOptions.inventoryPath, analysis: analysis, platform: platform))
+            try printJSON(PlanDocument(recipe: recipe, inventory: inventoryOptions.inventoryPath, analysis: analysis,
+                                       platform: platform, durations: history.model))
         } else {
-            print(render(recipe: recipe, analysis: analysis) + platform.render())
+            print(render(recipe: recipe, analysis: analysis, history: history) + platform.render())
         }
         if !analysis.unplaceable.isEmpty { throw ExitCode(1) }
     }
 
-    private func render(recipe: Recipe, analysis: PlanAnalysis) -> String {
+    private func render(recipe: Recipe, analysis: PlanAnalysis, history: DurationHistory) -> String {
         let jobs = analysis.entries.map(\.job)
         let versions = Set(jobs.map(\.publishedVersion)).count
         let variants = Set(jobs.map(\.variant.package)).count
@@ -69,9 +77,11 @@ struct PlanCommand: AsyncParsableCommand {
         out += " (\(versions) version\(versions == 1 ? "" : "s") × \(variants) variant\(variants == 1 ? "" : "s") × \(pythons) Python\(pythons == 1 ? "" : "s"); arches: \(arches.isEmpty ? "none" : arches))\n"
         if let note = JobMatrix.abi3Note(recipe: recipe, selection: selection.selection) { out += "\(note)\n" }
         out += "\n"
-        var table = TextTable("JOB", "HOSTS ABLE TO BUILD IT")
+        out += "expected durations: \(history.summary)\n\n"
+        var table = TextTable("JOB", "HOSTS ABLE TO BUILD IT", "EXPECTED")
         for e in analysis.entries {
-            table.add(e.job.id, e.eligible.isEmpty ? "— none" : e.eligible.map(\.name).joined(separator: ", "))
+            let expected = Expectation(e, durations: history.model).map { "\(ReleaseReport.duration($0.seconds)) on \($0.host) (\($0.source))" } ?? "-"
+            table.add(e.job.id, e.eligible.isEmpty ? "— none" : e.eligible.map(\.name).joined(separator: ", "), expected)
         }
         out += table.render()
         let bad = analysis.unplaceable
@@ -80,6 +90,7 @@ struct PlanCommand: AsyncParsableCommand {
         } else {
             out += "\n\n\(bad.count) job\(bad.count == 1 ? "" : "s") cannot be placed:\n"
             out += bad.map { "  \($0.job.id): \($0.unplaceableReason ?? "")" }.joined(separator: "\n")
+            out += "\nwhat would fix it: " + PlanAnalysis.remedies(for: bad).joined(separator: "; ")
         }
         return out
     }
@@ -101,6 +112,15 @@ struct PlanDocument: Encodable {
         let eligible_hosts: [String]
         let reason: String?
         let rejected_hosts: [Rejection]
+        let expected: Expected?
+    }
+    /// The job's expected build time on its fastest eligible host.
+    struct Expected: Encodable {
+        let seconds: Double
+        let host: String
+        /// `history` (earlier builds in the journal) or `estimate` (the recipe's).
+        let from: String
+        let samples: Int
     }
     let schema = "wheelfarm.plan/1"
     let recipe: String
@@ -110,7 +130,7 @@ struct PlanDocument: Encodable {
     /// Per required platform tag, which hosts can produce it (absent when the recipe requires none).
     let platform: [PlatformPlan.Requirement]?
 
-    init(recipe: Recipe, inventory: String, analysis: PlanAnalysis, platform: PlatformPlan? = nil) {
+    init(recipe: Recipe, inventory: String, analysis: PlanAnalysis, platform: PlatformPlan? = nil, durations: DurationModel = DurationModel()) {
         self.recipe = recipe.name
         self.inventory = inventory
         self.platform = platform.flatMap { $0.requirements.isEmpty ? nil : $0.requirements }
@@ -120,7 +140,11 @@ struct PlanDocument: Encodable {
             Job(id: e.job.id, package: e.job.variant.package, variant: e.job.variant.shortName, arch: e.job.arch.rawValue,
                 python: e.job.python.description, version: e.job.version.description, published_version: e.job.publishedVersion,
                 placeable: e.unplaceableReason == nil, eligible_hosts: e.eligible.map(\.name), reason: e.unplaceableReason,
-                rejected_hosts: e.rejected.map { Rejection(host: $0.host.name, reasons: $0.reasons.map(\.description)) })
+                rejected_hosts: e.rejected.map { Rejection(host: $0.host.name, reasons: $0.reasons.map(\.description)) },
+                expected: Expectation(e, durations: durations).map { x in
+                    let (from, samples): (String, Int) = if case let .history(n, _) = x.source { ("history", n) } else { ("estimate", 0) }
+                    return Expected(seconds: x.seconds, host: x.host, from: from, samples: samples)
+                })
         }
     }
 }
@@ -192,3 +216,42 @@ struct PlatformPlan {
     }
 }
 
+/// A job's expected build time on the eligible host where it is shortest.
+struct Expectation {
+    let seconds: Double
+    let host: String
+    let source: DurationModel.Source
+
+    init?(_ entry: PlanAnalysis.Entry, durations: DurationModel) {
+        let best = entry.eligible.map { ($0.name, durations.explain(entry.job, on: $0)) }.min { $0.1.seconds < $1.1.seconds }
+        guard let best else { return nil }
+        seconds = best.1.seconds; host = best.0; source = best.1.source
+    }
+}
+
+/// Build durations learned from a dist directory's journal, for `plan` and `simulate`.
+struct DurationHistory {
+    let model: DurationModel
+    let samples: Int
+    let journal: String?
+
+    /// The history in `distDir`'s journal (none when it has none or it cannot be read).
+    static func load(distDir: String, inventory: Inventory, baseMinutes: [String: Double] = [:]) -> DurationHistory {
+        let layout = DistLayout(root: URL(fileURLWithPath: distDir))
+        guard layout.hasJournal else { return DurationHistory(model: DurationModel(baseMinutes: baseMinutes), samples: 0, journal: nil) }
+        let speeds = Dictionary(inventory.hosts.map { ($0.name, $0.speed) }, uniquingKeysWith: { a, _ in a })
+        do {
+            let samples = try Journal(layout: layout).durationSamples(speeds: speeds)
+            return DurationHistory(model: DurationModel(history: samples, baseMinutes: baseMinutes), samples: samples.count, journal: layout.journalFile.path)
+        } catch {
+            printError("wheelfarm: cannot read build durations from '\(layout.journalFile.path)' (\(error)); using the recipe's estimates")
+            return DurationHistory(model: DurationModel(baseMinutes: baseMinutes), samples: 0, journal: nil)
+        }
+    }
+
+    /// `3 earlier builds in dist/.wheelfarm/journal.sqlite, else the recipe's estimates`.
+    var summary: String {
+        guard let journal, samples > 0 else { return "the recipe's estimates (no earlier builds recorded)" }
+        return "\(samples) earlier build\(samples == 1 ? "" : "s") in \(journal), else the recipe's estimates"
+    }
+}

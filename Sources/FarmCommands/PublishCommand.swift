@@ -2,6 +2,7 @@ import ArgumentParser
 import Foundation
 import Logging
 import Publishing
+import Synchronization
 
 /// `wheelfarm publish`: verify wheels, then publish them to an index and to GitHub Releases.
 struct PublishCommand: AsyncParsableCommand {
@@ -66,6 +67,8 @@ struct PublishCommand: AsyncParsableCommand {
     @Flag(help: "Log each step to standard error.")
     var verbose = false
 
+    @OptionGroup(title: "Output") var output: OutputOptions
+
     func validate() throws {
         guard !wheels.isEmpty else { throw ValidationError("give at least one wheel file") }
         guard attempts >= 1 else { throw ValidationError("--attempts must be at least 1, got '\(attempts)'") }
@@ -75,8 +78,7 @@ struct PublishCommand: AsyncParsableCommand {
     }
 
     func run() async throws {
-        var logger = Logger(label: "wheelfarm.publish")
-        logger.logLevel = verbose ? .info : .warning
+        let logger = commandLogger("wheelfarm.publish", verbose: verbose)
         let environment = ProcessInfo.processInfo.environment
 
         // Configuration errors stop before anything is verified or sent.
@@ -95,6 +97,7 @@ struct PublishCommand: AsyncParsableCommand {
         }
 
         let transport = HTTPTransport(limits: networkLimits.limits)
+        let collected = PublicationResults()
         var ok = true
         do {
             // 1. Verify every wheel; unverified ones are refused and go nowhere.
@@ -104,7 +107,7 @@ struct PublishCommand: AsyncParsableCommand {
                     verified.append(try await verifiedForPublishing(path))
                 } catch {
                     ok = false
-                    report(PublicationResult(filename: URL(fileURLWithPath: path).lastPathComponent, destination: "verification",
+                    report(collected, PublicationResult(filename: URL(fileURLWithPath: path).lastPathComponent, destination: "verification",
                                              outcome: .failed("not verified, not published: \(error)")))
                 }
             }
@@ -121,7 +124,7 @@ struct PublishCommand: AsyncParsableCommand {
                         credentials = try CredentialResolver.indexCredentials(for: index!, project: wheel.name, sources: sources)
                     } catch where !dryRun {
                         ok = false
-                        report(PublicationResult(filename: wheel.filename, destination: index!.uploadURL, outcome: .failed("\(error)")))
+                        report(collected, PublicationResult(filename: wheel.filename, destination: index!.uploadURL, outcome: .failed("\(error)")))
                         continue
                     } catch {
                         credentials = nil  // a dry run reads the listing anonymously
@@ -135,7 +138,7 @@ struct PublishCommand: AsyncParsableCommand {
                 }
                 ok = ok && outcome.isSuccess
                 if outcome.isSuccess { onIndex.append(wheel) }
-                report(PublicationResult(filename: wheel.filename, destination: publisher.destination, outcome: outcome))
+                report(collected, PublicationResult(filename: wheel.filename, destination: publisher.destination, outcome: outcome))
             }
 
             // 3. GitHub Releases, for the wheels that are on the index.
@@ -149,22 +152,26 @@ struct PublishCommand: AsyncParsableCommand {
                             transport: transport, retry: RetryPolicy(maxAttempts: attempts), logger: logger)
                         for result in await github.publish(onIndex, dryRun: dryRun) {
                             ok = ok && result.outcome.isSuccess
-                            report(result)
+                            report(collected, result)
                         }
                     } catch {
                         ok = false
                         printError("wheelfarm publish: GitHub: \(error)")
                     }
                 } else {
-                    print("github: not configured (pass --github-repository OWNER/NAME or set GITHUB_REPOSITORY; --skip-github to silence)")
+                    let note = "github: not configured (pass --github-repository OWNER/NAME or set GITHUB_REPOSITORY; --skip-github to silence)"
+                    if output.json { printError(note) } else { print(note) }
                 }
             }
         }
         try? await transport.shutdown()
+        if output.json { try printJSON(PublishDocument(ok: ok, results: collected.results)) }
         if !ok { throw ExitCode(1) }
     }
 
-    private func report(_ result: PublicationResult) {
+    /// Prints one result, or keeps it for the `--json` document.
+    private func report(_ collected: PublicationResults, _ result: PublicationResult) {
+        if output.json { collected.append(result); return }
         let label: String
         switch result.outcome {
         case .uploaded: label = "uploaded"
@@ -181,6 +188,41 @@ struct PublishCommand: AsyncParsableCommand {
         default: break
         }
         print(line)
+    }
+}
+
+/// Publication results gathered for `publish --json`.
+final class PublicationResults: Sendable {
+    private let list = Mutex([PublicationResult]())
+    func append(_ r: PublicationResult) { list.withLock { $0.append(r) } }
+    var results: [PublicationResult] { list.withLock { $0 } }
+}
+
+/// The `publish --json` document (schema `wheelfarm.publish/1`).
+struct PublishDocument: Encodable {
+    struct Result: Encodable {
+        let file: String
+        let destination: String
+        /// `uploaded`, `already_there`, `would_upload`, `refused`, `failed`.
+        let outcome: String
+        let attempts: Int?
+        let detail: String?
+    }
+    let schema = "wheelfarm.publish/1"
+    let ok: Bool
+    let results: [Result]
+
+    init(ok: Bool, results: [PublicationResult]) {
+        self.ok = ok
+        self.results = results.map { r in
+            switch r.outcome {
+            case let .uploaded(n): Result(file: r.filename, destination: r.destination, outcome: "uploaded", attempts: n, detail: nil)
+            case .alreadyThere: Result(file: r.filename, destination: r.destination, outcome: "already_there", attempts: nil, detail: nil)
+            case .wouldUpload: Result(file: r.filename, destination: r.destination, outcome: "would_upload", attempts: nil, detail: nil)
+            case let .refused(why): Result(file: r.filename, destination: r.destination, outcome: "refused", attempts: nil, detail: "\(why)")
+            case let .failed(why): Result(file: r.filename, destination: r.destination, outcome: "failed", attempts: nil, detail: why)
+            }
+        }
     }
 }
 

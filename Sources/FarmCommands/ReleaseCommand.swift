@@ -6,6 +6,7 @@ import Logging
 import Publishing
 import Recipes
 import Release
+import UnixSignals
 import Wheels
 
 /// `wheelfarm release`: the whole pipeline (pre-flight, build, verify, publish, GitHub release).
@@ -21,7 +22,14 @@ struct ReleaseCommand: AsyncParsableCommand {
 
         Every option of the single-host test_and_publish.sh exists here with the same meaning.
 
-        Exit codes: 0 all done, 1 some jobs failed, 2 configuration or usage error.
+        Ctrl-C (SIGINT) or SIGTERM cancels the run: running builds are stopped on their hosts, \
+        the journal, the summary and the report are written, and the same command resumes. A \
+        second Ctrl-C exits at once and names the builds that may still run where (the next run \
+        stops them).
+
+        Exit codes: 0 all done, 1 some jobs failed or a local fault (disk full, I/O error) \
+        stopped the run, 2 configuration or usage error (an empty selection included), 130 \
+        cancelled by SIGINT, 143 cancelled by SIGTERM.
         """)
 
     @OptionGroup(title: "Inventory") var inventoryOptions: InventoryOptions
@@ -86,8 +94,10 @@ struct ReleaseCommand: AsyncParsableCommand {
     @Option(name: .customLong("tag-template"), help: ArgumentHelp("Release tag template ({version} {package} {name} {python}) or preset: default (v{version}-{package}), old (v{version}-cpu).", valueName: "template"))
     var tagTemplate = "default"
 
-    @Flag(name: .long, help: "Log each step to standard error.")
+    @Flag(name: .long, help: "Log each step (phases, placements, retries, errors) to standard error.")
     var verbose = false
+
+    @OptionGroup(title: "Output") var output: OutputOptions
 
     func validate() throws {
         if let maxJobs, maxJobs < 1 { throw ValidationError("--max-jobs must be at least 1, found \(maxJobs)") }
@@ -106,8 +116,7 @@ struct ReleaseCommand: AsyncParsableCommand {
                 throw ExitCode(2)
             }
         }
-        var logger = Logger(label: "wheelfarm.release")
-        logger.logLevel = verbose ? .info : .warning
+        let logger = commandLogger("wheelfarm.release", verbose: verbose)
         let environment = ProcessInfo.processInfo.environment
         let dist = URL(fileURLWithPath: distDir)
 
@@ -129,7 +138,7 @@ struct ReleaseCommand: AsyncParsableCommand {
                     return UploadAPIPublisher(index: index, credentials: credentials, transport: transport, logger: logger)
                 }
             } else {
-                let root = dist.appendingPathComponent("index")
+                let root = DistLayout(root: dist).indexDirectory
                 publishers = PublisherFactory(destination: root.path) { [logger] _ in LocalIndexPublisher(root: root, logger: logger) }
             }
         } catch {
@@ -166,16 +175,52 @@ struct ReleaseCommand: AsyncParsableCommand {
             return jobsForGate.first { ReleasePipelineSupport.matches(file: name, job: $0.0) }?.1
                 ?? WheelExpectation(requiredFiles: recipeForGate.requiredFiles)
         }
-        let pipeline = ReleasePipeline(configuration: configuration, logger: logger,
-                                       display: ProgressDisplay(mode: ProgressDisplay.automaticMode(), hosts: inventory.hosts.map(\.name)),
-                                       publicationVerifier: gate, publishers: publishers, makeGitHub: makeGitHub)
+        // With --json, standard output carries only the JSON document: progress goes to stderr.
+        let json = output.json
+        let write: @Sendable (String) -> Void = { line in if json { printError(line) } else { print(line) } }
+        let fd = json ? STDERR_FILENO : STDOUT_FILENO
+        let display = ProgressDisplay(mode: ProgressDisplay.automaticMode(fd: fd), hosts: inventory.hosts.map(\.name),
+                                      width: { ProgressDisplay.terminalWidth(fd: fd) },
+                                      sink: { text in FileHandle(fileDescriptor: fd).write(Data(text.utf8)) })
+        let pipeline = ReleasePipeline(configuration: configuration, logger: logger, display: display,
+                                       publicationVerifier: gate, publishers: publishers, makeGitHub: makeGitHub, out: write)
         let outcome: ReleasePipeline.Outcome
+        let signal: UnixSignal?
         do {
-            outcome = try await pipeline.run()
+            (outcome, signal) = try await SignalCancellation.run({ try await pipeline.run() }, onFirst: { signal in
+                printError("\nwheelfarm release: \(signal) received: stopping the running builds and writing the report (again to exit at once)")
+            }, onSecond: { signal in
+                let left = pipeline.inFlight.current
+                printError("wheelfarm release: \(signal) again: exiting now.")
+                if left.isEmpty { return }
+                printError("These builds may still be running (the next release with --dist-dir \(distDir) stops them):")
+                for build in left { printError("  \(build)\n    stop it by hand: \(build.cancelCommand)") }
+            })
+        } catch let error as ReleaseError {
+            printError("wheelfarm release: \(error)")
+            if case .configuration = error { throw ExitCode(2) }
+            throw ExitCode(1)
         } catch {
             printError("wheelfarm release: \(error)")
-            throw ExitCode(2)
+            throw ExitCode(1)
         }
+        if json { try printJSON(ReleaseDocument(outcome: outcome)) }
+        if outcome.cancelled { throw ExitCode(SignalCancellation.exitStatus(for: signal ?? .sigint)) }
         if outcome.exitCode != 0 { throw ExitCode(outcome.exitCode) }
+    }
+}
+
+/// The `release --json` document (schema `wheelfarm.release/1`): the run's report, with where
+/// its files are.
+struct ReleaseDocument: Encodable {
+    let schema = "wheelfarm.release/1"
+    let exit_code: Int32
+    let report_json: String?
+    let report_html: String?
+    let report: ReleaseReport
+
+    init(outcome: ReleasePipeline.Outcome) {
+        exit_code = outcome.exitCode; report = outcome.report
+        report_json = outcome.reportFiles?.json.path; report_html = outcome.reportFiles?.html.path
     }
 }

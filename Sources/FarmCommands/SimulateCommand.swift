@@ -21,6 +21,10 @@ struct SimulateCommand: AsyncParsableCommand {
         and unions of them): total work over the classes' capacity, and the longest single job on
         its fastest eligible host. No schedule can beat it.
 
+        Builds recorded in --dist-dir's journal replace the estimates where they exist (the \
+        release's own duration model: per variant, arch, version family and host speed). The \
+        --json document's keys are snake_case.
+
         Exit codes: 0 every simulated job succeeded, 1 some failed, 2 usage or inventory error.
         """)
 
@@ -67,6 +71,9 @@ struct SimulateCommand: AsyncParsableCommand {
     @Flag(name: .long, help: "Also print every scheduler event.")
     var events = false
 
+    @Option(name: .customLong("dist-dir"), help: ArgumentHelp("A dist directory whose journal's earlier builds give expected durations.", valueName: "dir"))
+    var distDir: String = "dist"
+
     func validate() throws {
         guard PlacementPolicy.Strategy(rawValue: policy) != nil else {
             throw ValidationError("invalid value '\(policy)' for --policy: expected one of \(PlacementPolicy.Strategy.allCases.map { "'\($0.rawValue)'" }.joined(separator: ", "))")
@@ -82,11 +89,16 @@ struct SimulateCommand: AsyncParsableCommand {
     func run() async throws {
         let inventory = try inventoryOptions.load()
         let (recipe, jobs) = try selection.jobs()
-        let scenario = try makeScenario(inventory: inventory, recipe: recipe, jobs: jobs)
+        var scenario = try makeScenario(inventory: inventory, recipe: recipe, jobs: jobs)
+        let history = DurationHistory.load(distDir: distDir, inventory: inventory, baseMinutes: scenario.durations.baseMinutes)
+        scenario.durations = history.model
         let result = Simulator.run(scenario)
         if output.json {
-            try printJSON(SimulateDocument(recipe: recipe.name, inventory: inventoryOptions.inventoryPath, result: result, withEvents: events))
+            var doc = SimulateDocument(recipe: recipe.name, inventory: inventoryOptions.inventoryPath, result: result, withEvents: events)
+            doc.durationSamples = history.samples
+            try printJSON(doc, snakeCase: true)
         } else {
+            print("durations: \(history.summary)")
             print(render(result, recipe: recipe, jobs: jobs.count, hosts: inventory.hosts.count))
         }
         if !result.report.failed.isEmpty { throw ExitCode(1) }
@@ -180,8 +192,10 @@ struct SimulateCommand: AsyncParsableCommand {
     }
 }
 
-/// The `simulate --json` document.
+/// The `simulate --json` document (printed with snake_case keys).
 struct SimulateDocument: Encodable {
+    /// Earlier builds from the journal the durations come from (0: the recipe's estimates).
+    var durationSamples = 0
     struct Failure: Encodable { var job: String; var reason: String }
     var recipe: String
     var inventory: String

@@ -20,12 +20,12 @@ struct StatusCommand: AsyncParsableCommand {
     @OptionGroup(title: "Output") var output: OutputOptions
 
     func run() async throws {
-        let journalFile = URL(fileURLWithPath: distDir).appendingPathComponent(".wheelfarm/journal.sqlite").path
-        guard FileManager.default.fileExists(atPath: journalFile) else {
-            printError("wheelfarm: no release has been recorded in '\(distDir)' (no \(journalFile))")
+        let layout = DistLayout(root: URL(fileURLWithPath: distDir))
+        guard layout.hasJournal else {
+            printError("wheelfarm: no release has been recorded in '\(distDir)' (no \(layout.journalFile.path))")
             throw ExitCode(2)
         }
-        let journal = try Journal(distDir: URL(fileURLWithPath: distDir))
+        let journal = try Journal(layout: layout)
         if list {
             for id in try journal.runIDs() { print(id) }
             return

@@ -4,25 +4,26 @@ import Glibc
 import Darwin
 #endif
 import Foundation
+import Synchronization
 
 /// A server program started by a test, logging to a file, stopped by its PID.
 ///
 /// Call ``stop()`` in a `defer` right after starting it; `deinit` stops it too, so a failing test
 /// does not leave it running.
-public final class ServerProcess: @unchecked Sendable {  // the Process is only touched under `lock`
-    private let process: Process
-    private let lock = NSLock()
+public final class ServerProcess: Sendable {
+    /// The process, only ever touched under its mutex.
+    private let process: Mutex<Process>
     /// The file collecting the server's stdout and stderr.
     public let logFile: URL
     /// The server's process id.
-    public var pid: Int32 { process.processIdentifier }
+    public let pid: Int32
 
     /// Starts `executable` with `arguments`; output goes to `logFile`.
     public init(_ executable: String, _ arguments: [String], logFile: URL, environment: [String: String]? = nil,
                 currentDirectory: URL? = nil) throws {
         _ = FileManager.default.createFile(atPath: logFile.path, contents: nil)
         let log = try FileHandle(forWritingTo: logFile)
-        process = Process()
+        let process = Process()
         process.executableURL = URL(fileURLWithPath: executable)
         process.arguments = arguments
         if let environment { process.environment = environment }
@@ -33,17 +34,19 @@ public final class ServerProcess: @unchecked Sendable {  // the Process is only 
         self.logFile = logFile
         try process.run()
         try? log.close()
+        pid = process.processIdentifier
+        self.process = Mutex(process)
     }
 
     /// The log so far.
     public var log: String { (try? String(contentsOf: logFile, encoding: .utf8)) ?? "" }
 
     /// True while the process runs.
-    public var isRunning: Bool { lock.withLock { process.isRunning } }
+    public var isRunning: Bool { process.withLock { $0.isRunning } }
 
     /// Sends SIGTERM to the PID, then SIGKILL if it has not exited within 5 seconds; waits for it.
     public func stop() {
-        lock.withLock {
+        process.withLock { process in
             guard process.isRunning else { return }
             let pid = process.processIdentifier
             kill(pid, SIGTERM)
@@ -56,7 +59,7 @@ public final class ServerProcess: @unchecked Sendable {  // the Process is only 
 
     /// Sends `signal` to the PID (SIGKILL: the process dies at once, without cleaning up).
     public func send(_ signal: Int32) {
-        lock.withLock { if process.isRunning { kill(process.processIdentifier, signal) } }
+        process.withLock { process in if process.isRunning { kill(process.processIdentifier, signal) } }
     }
 
     /// Waits up to `timeout` seconds for the process to exit; its exit status, or nil when it
@@ -64,7 +67,7 @@ public final class ServerProcess: @unchecked Sendable {  // the Process is only 
     public func waitForExit(timeout: TimeInterval) -> Int32? {
         let deadline = Date().addingTimeInterval(timeout)
         while isRunning && Date() < deadline { usleep(50_000) }
-        return lock.withLock {
+        return process.withLock { process in
             guard !process.isRunning else { return nil }
             process.waitUntilExit()
             return process.terminationReason == .uncaughtSignal ? -process.terminationStatus : process.terminationStatus

@@ -77,23 +77,31 @@ public enum CredentialResolver {
         var looked: [String] = []
         func usable(_ value: String) -> Bool { isPyPI || !value.hasPrefix("pypi-") }
 
+        // A PyPI token found for another index is withheld, and the error says so: "looked in
+        // PYPI_API_TOKEN" alone would send the user looking for a variable that is set.
+        let withheld = " (set, but it holds a PyPI token ('pypi-…'), which is only ever sent to PyPI and TestPyPI: withheld)"
         var tokenNames = project.map(perPackageTokenVariables(project:)) ?? []
         tokenNames += ["PYPI_API_TOKEN", "PYPI_TOKEN"]
         for name in tokenNames {
-            looked.append(name)
-            if let found = sources.lookup(name), usable(found.value) {
-                return .token(try Secret.validated(found.value, source: found.source), source: found.source)
-            }
+            guard let found = sources.lookup(name) else { looked.append(name); continue }
+            if usable(found.value) { return .token(try Secret.validated(found.value, source: found.source), source: found.source) }
+            looked.append(name + withheld)
         }
-        looked.append("TWINE_USERNAME/TWINE_PASSWORD")
-        if let password = sources.lookup("TWINE_PASSWORD"), usable(password.value) {
-            let username = sources.lookup("TWINE_USERNAME")?.value ?? "__token__"
-            return IndexCredentials(username: username, password: try Secret.validated(password.value, source: password.source), source: password.source)
+        if let password = sources.lookup("TWINE_PASSWORD") {
+            if usable(password.value) {
+                let username = sources.lookup("TWINE_USERNAME")?.value ?? "__token__"
+                return IndexCredentials(username: username, password: try Secret.validated(password.value, source: password.source), source: password.source)
+            }
+            looked.append("TWINE_USERNAME/TWINE_PASSWORD" + withheld)
+        } else {
+            looked.append("TWINE_USERNAME/TWINE_PASSWORD")
         }
         if let path = sources.pypircPath {
-            looked.append("'\(path)'")
-            if let found = try PyPIRC.credentials(path: path, for: index), usable(found.password.withRevealed { $0 }) {
-                return found
+            if let found = try PyPIRC.credentials(path: path, for: index) {
+                if usable(found.password.withRevealed { $0 }) { return found }
+                looked.append("'\(path)'" + withheld)
+            } else {
+                looked.append("'\(path)'")
             }
         }
         if let envPath = sources.envFilePath { looked.append("'\(envPath)'") }

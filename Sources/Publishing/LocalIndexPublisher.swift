@@ -66,7 +66,10 @@ public struct LocalIndexPublisher: WheelPublisher {
         }
         return try withLock {
             var record = try readRecord(project: wheel.projectName) ?? ProjectRecord(name: wheel.projectName, files: [])
-            if let decided = try decide(wheel, record: record) { return decided }
+            if let decided = try decide(wheel, record: record) {
+                if decided == .alreadyThere { try repairRootPagesLocked() }
+                return decided
+            }
             let dir = root.appendingPathComponent("packages").appendingPathComponent(wheel.projectName)
             try createDirectory(dir)
             let final = dir.appendingPathComponent(wheel.filename)
@@ -94,6 +97,24 @@ public struct LocalIndexPublisher: WheelPublisher {
             logger.info("added to local index", metadata: ["file": "\(wheel.filename)", "index": "\(root.path)"])
             return .uploaded(attempts: 1)
         }
+    }
+
+    /// Rewrites the root pages (`simple/index.html`, `simple/index.json`) when they are missing or
+    /// do not list every project page: a run that stopped between a project's page and the root
+    /// pages (a full disk) leaves them so, and the files they should list are there. Returns
+    /// whether it rewrote them.
+    @discardableResult
+    public func repairRootPages() throws -> Bool {
+        guard FileManager.default.fileExists(atPath: simpleDir.path) else { return false }
+        return try withLock { try repairRootPagesLocked() }
+    }
+
+    @discardableResult
+    private func repairRootPagesLocked() throws -> Bool {
+        guard rootPagesAreStale() else { return false }
+        try writeRootPages()
+        logger.info("local index root pages regenerated", metadata: ["index": "\(root.path)"])
+        return true
     }
 
     private func decide(_ wheel: PublishableWheel, record: ProjectRecord) throws -> PublicationOutcome? {
@@ -153,10 +174,24 @@ public struct LocalIndexPublisher: WheelPublisher {
         try write(Data(html.utf8), to: dir.appendingPathComponent("index.html"))
     }
 
-    private func writeRootPages() throws {
-        let names = ((try? FileManager.default.contentsOfDirectory(atPath: simpleDir.path)) ?? [])
+    /// The projects that have a project page, sorted.
+    private func projectNames() -> [String] {
+        ((try? FileManager.default.contentsOfDirectory(atPath: simpleDir.path)) ?? [])
             .filter { FileManager.default.fileExists(atPath: simpleDir.appendingPathComponent($0).appendingPathComponent("index.json").path) }
             .sorted()
+    }
+
+    /// Whether the root pages are missing or do not list every project page.
+    private func rootPagesAreStale() -> Bool {
+        struct Root: Decodable { struct Project: Decodable { let name: String }; let projects: [Project] }
+        let json = simpleDir.appendingPathComponent("index.json"), html = simpleDir.appendingPathComponent("index.html")
+        guard FileManager.default.fileExists(atPath: html.path), let data = try? Data(contentsOf: json),
+              let listed = try? JSONDecoder().decode(Root.self, from: data) else { return true }
+        return listed.projects.map(\.name) != projectNames()
+    }
+
+    private func writeRootPages() throws {
+        let names = projectNames()
         var html = "<!DOCTYPE html>\n<html>\n  <head>\n    <meta name=\"pypi:repository-version\" content=\"1.0\">\n    <title>Simple index</title>\n  </head>\n  <body>\n"
         for n in names { html += "    <a href=\"\(escape(n))/\">\(escape(n))</a><br>\n" }
         html += "  </body>\n</html>\n"

@@ -14,11 +14,14 @@ public final class CoordinatorLock: Sendable {
     /// The lock file.
     public let path: String
 
-    /// Takes the lock or throws, naming the process that holds it.
-    public init(distDir: URL) throws {
-        let dir = distDir.appendingPathComponent(".wheelfarm")
-        try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
-        path = dir.appendingPathComponent("lock").path
+    /// Takes the lock of `distDir` or throws, naming the process that holds it.
+    public convenience init(distDir: URL) throws { try self.init(layout: DistLayout(root: distDir)) }
+
+    /// Takes the lock of a dist directory or throws, naming the process that holds it.
+    public init(layout: DistLayout) throws {
+        let distDir = layout.root
+        try FileManager.default.createDirectory(at: layout.stateDirectory, withIntermediateDirectories: true)
+        path = layout.lockFile.path
         let fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0o644)
         guard fd >= 0 else {
             throw FarmError(code: "lock.open", message: "cannot open the lock file '\(path)': \(String(cString: strerror(errno)))")

@@ -1,6 +1,7 @@
 import FarmCore
 import Foundation
 import GRDB
+import Scheduling
 
 /// The crash-safe record of releases in a dist directory: runs, jobs, attempts, hosts, artifacts
 /// and publications, in SQLite (WAL mode) through GRDB.
@@ -16,10 +17,12 @@ public final class Journal: Sendable {
     public let path: String
 
     /// Opens (creating and migrating as needed) the journal of `distDir`.
-    public init(distDir: URL) throws {
-        let dir = distDir.appendingPathComponent(".wheelfarm")
-        try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
-        path = dir.appendingPathComponent("journal.sqlite").path
+    public convenience init(distDir: URL) throws { try self.init(layout: DistLayout(root: distDir)) }
+
+    /// Opens (creating and migrating as needed) the journal of a dist directory.
+    public init(layout: DistLayout) throws {
+        try FileManager.default.createDirectory(at: layout.stateDirectory, withIntermediateDirectories: true)
+        path = layout.journalFile.path
         var config = Configuration()
         config.busyMode = .timeout(5)
         db = try DatabaseQueue(path: path, configuration: config)
@@ -99,6 +102,11 @@ public final class Journal: Sendable {
                 t.primaryKey(["runID", "name"])
             }
         }
+        m.registerMigration("v3-host-speed") { db in
+            // The host's speed factor when the attempt ran, so that durations learned on one host
+            // can be scaled to another (older attempts fall back to the inventory's current value).
+            try db.alter(table: "attempt") { t in t.add(column: "hostSpeed", .double) }
+        }
         return m
     }
 
@@ -143,12 +151,39 @@ public final class Journal: Sendable {
     }
 
     /// Records the start of an attempt; returns its row id.
-    public func beginAttempt(run: String, jobID: String, number: Int, host: String, remoteBuildDir: String?, now: Date = Date()) throws -> Int64 {
+    public func beginAttempt(run: String, jobID: String, number: Int, host: String, remoteBuildDir: String?,
+                             hostSpeed: Double? = nil, now: Date = Date()) throws -> Int64 {
         try db.write { db in
             try db.execute(sql: """
-                INSERT INTO attempt (runID, jobID, number, host, startedAt, remoteBuildDir) VALUES (?, ?, ?, ?, ?, ?)
-                """, arguments: [run, jobID, number, host, now, remoteBuildDir])
+                INSERT INTO attempt (runID, jobID, number, host, startedAt, remoteBuildDir, hostSpeed) VALUES (?, ?, ?, ?, ?, ?, ?)
+                """, arguments: [run, jobID, number, host, now, remoteBuildDir, hostSpeed])
             return db.lastInsertedRowID
+        }
+    }
+
+    /// How many attempts at `jobID` every run recorded so far: attempt numbers continue across
+    /// runs, so each attempt's log and remote job directory have names of their own.
+    public func attemptCount(jobID: String) throws -> Int {
+        try db.read { db in try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM attempt WHERE jobID = ?", arguments: [jobID]) ?? 0 }
+    }
+
+    /// The successful attempts of every run, as durations for the scheduler's ``DurationModel``:
+    /// package, arch and version from the attempt's job row, the host and its speed at the time
+    /// (`speeds` gives it for attempts recorded before speeds were kept), and wall-clock seconds.
+    public func durationSamples(speeds: [String: Double] = [:]) throws -> [DurationSample] {
+        try db.read { db in
+            try Row.fetchAll(db, sql: """
+                SELECT attempt.host, attempt.hostSpeed, attempt.startedAt, attempt.finishedAt, job.package, job.arch, job.version
+                FROM attempt JOIN job ON job.runID = attempt.runID AND job.jobID = attempt.jobID
+                WHERE attempt.outcome = 'succeeded' AND attempt.finishedAt IS NOT NULL ORDER BY attempt.id
+                """).compactMap { row -> DurationSample? in
+                let start: Date = row["startedAt"], end: Date = row["finishedAt"]
+                guard let arch = Arch(rawValue: row["arch"]) else { return nil }
+                let host: String = row["host"]
+                let version = PEP440Version(row["version"] as String).map(DurationModel.family(of:))
+                return DurationSample(package: row["package"], arch: arch, versionFamily: version, host: host,
+                                      hostSpeed: row["hostSpeed"] ?? speeds[host] ?? 1, seconds: end.timeIntervalSince(start))
+            }
         }
     }
 
@@ -264,12 +299,14 @@ public final class Journal: Sendable {
 
 /// How a run ended.
 public enum RunStatus: String, Sendable, Codable {
-    case running, succeeded, failed, interrupted
+    /// `cancelled`: stopped by SIGINT/SIGTERM (the same command resumes); `interrupted`: the
+    /// coordinator died without finishing the run.
+    case running, succeeded, failed, interrupted, cancelled
 }
 
 /// Where a job stands.
 public enum JobState: String, Sendable, Codable, CaseIterable {
-    case queued, building, built, verified, published, skipped, failed, unplaceable
+    case queued, building, built, verified, published, skipped, failed, unplaceable, cancelled
 }
 
 /// A job's row in the journal.

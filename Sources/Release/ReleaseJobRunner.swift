@@ -42,28 +42,24 @@ actor TransportPool {
 }
 
 
-/// What the release learned about one job, collected for the journal and the report.
-final class JobRecordBook: Sendable {
-    struct Entry: Sendable {
-        var attempts: [ReleaseReport.Attempt] = []
-        var wheel: BuiltWheel?
-        var report: WheelReport?
-        var lastFailure: String?
-    }
-    private let entries = Mutex([String: Entry]())
-
-    func update(_ id: String, _ body: (inout Entry) -> Void) { entries.withLock { body(&$0[id, default: Entry()]) } }
-    func entry(_ id: String) -> Entry? { entries.withLock { $0[id] } }
-}
-
 /// Runs a job on a host for the scheduler: the agent builds it there, the wheel comes back with
 /// its digest checked, and the coordinator verifies it before the job counts as built.
 ///
-/// A wheel that fails verification is deleted and the attempt counts as a failed build, so the
-/// scheduler rebuilds it (preferably on another host) within the attempt limit. Transport
-/// failures are host failures: the job goes elsewhere and the host is quarantined.
+/// How a failed attempt counts (the scheduler acts on it):
+/// - a failing command of the build step (git, pip, the compiler: the agent's `failed`), a
+///   usage error, or a wheel whose labels are wrong (name, version, tags, ISA) would fail the same
+///   way again on that host: ``JobOutcome/buildFailedOnHost(_:)``, retried only elsewhere;
+/// - a wheel damaged on its way (ZIP or RECORD checks fail) or a protocol slip may not recur:
+///   ``JobOutcome/buildFailed(_:)``, retried, preferably elsewhere;
+/// - an unreachable host, a lost connection, a host the agent finds unfit (disk, toolchain), a
+///   download that does not match: host failures; the job goes elsewhere, the host is quarantined.
+///
+/// A build failure's message quotes the first error lines of its log with their line numbers.
+/// Journal writes that resume depends on are never skipped: one that fails fails the attempt with
+/// the SQLite error (before the remote build starts, when it is the attempt's first record).
 struct ReleaseJobRunner: JobRunner {
     let configuration: ReleaseConfiguration
+    let layout: DistLayout
     let runID: String
     let journal: Journal
     let pool: TransportPool
@@ -71,124 +67,174 @@ struct ReleaseJobRunner: JobRunner {
     let verifier: WheelVerifier
     let source: SourceArchive?
     let display: ProgressDisplay
-    let book: JobRecordBook
+    let ledger: SharedLedger
+    let inFlight: InFlightBuilds
     let logger: Logger
 
-    var logsDir: URL { configuration.distDir.appendingPathComponent("logs") }
+    /// The job's id on the host: unique per job, coordinator run and attempt, so two coordinators
+    /// sharing a host never use one job directory, and no log overwrites another.
+    static func remoteJobID(for job: BuildJob, runID: String, attempt: Int) -> String {
+        "\(BuildRequest.jobID(for: job, attempt: attempt))-\(runID)"
+    }
 
     func run(job: BuildJob, on host: Host, attempt: Int) async throws -> JobOutcome {
         var host = host
         if let maxJobs = configuration.maxJobs { host.maxJobs = maxJobs }
-        let transport = await pool.transport(for: host)
-        let request = BuildRequest(job: job, recipe: configuration.recipe, host: host,
+        var request = BuildRequest(job: job, recipe: configuration.recipe, host: host,
                                    source: source == nil ? configuration.recipe.source : nil,
                                    attempt: attempt, builder: configuration.builder)
-        let started = Date()
-        let attemptRow = try? journal.beginAttempt(run: runID, jobID: job.id, number: attempt, host: host.name,
-                                                   remoteBuildDir: "\(host.workDir)/jobs/\(request.jobID)")
-        try? journal.setJob(run: runID, job: record(job, .building, host: host.name, attempts: attempt))
-        try FileManager.default.createDirectory(at: logsDir, withIntermediateDirectories: true)
-        let logURL = logsDir.appendingPathComponent("\(request.jobID).log")
-        FileManager.default.createFile(atPath: logURL.path, contents: nil)
-        let log = try FileHandle(forWritingTo: logURL)
-        defer { try? log.close() }
-        let jobID = job.id
-        let display = display
-
-        func finish(_ outcome: String, _ detail: String?) {
-            if let attemptRow { try? journal.finishAttempt(attemptRow, outcome: outcome, detail: detail, logPath: logURL.path) }
-            book.update(job.id) {
-                $0.attempts.append(.init(host: host.name, start: started, end: Date(), outcome: outcome, detail: detail))
-                if outcome != "succeeded" { $0.lastFailure = detail }
-            }
+        request.jobID = Self.remoteJobID(for: job, runID: runID, attempt: attempt)
+        request.hostSlots = host.slots
+        var log = logger
+        log[metadataKey: "release.job"] = "\(job.id)"
+        log[metadataKey: "release.host"] = "\(host.name)"
+        log[metadataKey: "release.attempt"] = "\(attempt)"
+        let record: AttemptRecorder
+        do {
+            record = try AttemptRecorder(runner: self, job: job, host: host, attempt: attempt, remoteJobID: request.jobID)
+        } catch {
+            log.error("attempt not started: the journal could not record it", metadata: ["release.error": "\(error)"])
+            return .buildFailed("the attempt could not be recorded in the journal, so it was not started: \(error)")
         }
-
+        let transport = await pool.transport(for: host)
+        inFlight.started(.init(job: job.id, host: host.name, address: host.connection == .local ? "local" : host.address,
+                               workDir: host.workDir, remoteJobID: request.jobID))
+        log.info("build starting", metadata: ["release.remote_job": "\(request.jobID)", "release.log": "\(record.logURL.path)"])
         let outcome: BuildOutcome
         do {
-            outcome = try await buildRunner.run(request, on: transport, source: source, dist: configuration.distDir,
+            outcome = try await buildRunner.run(request, on: transport, source: source, dist: layout.root,
                                                 watchdog: configuration.buildLimits.watchdog(estimatedMinutes: job.variant.estimatedMinutes,
                                                                                              speed: host.speed),
                                                 onEvent: { event in
-                                                    if case let .phase(name, _) = event { display.phase(job: jobID, phase: name) }
+                                                    if case let .phase(name, _) = event { display.phase(job: job.id, phase: Self.phaseText(name)) }
                                                 },
-                                                onLog: { data in log.write(data) })
+                                                onLog: { data in record.write(data) })
         } catch {
-            if Task.isCancelled { finish("cancelled", nil); return .cancelled }
-            let message = "\(error)"
-            if let t = error as? TransportError {
-                switch t.kind {
-                case .cancelled: finish("cancelled", nil); return .cancelled
-                case .unreachable, .authentication, .hostKey:
-                    await pool.discard(host.name)
-                    finish("host-failed", message)
-                    throw JobRunnerError.hostUnreachable(message)
-                case .connectionLost, .timeout, .transferCorrupt, .outputTooLarge:
-                    await pool.discard(host.name)
-                    finish("host-failed", message)
-                    throw JobRunnerError.connectionLost(message)
-                default: break
-                }
-            }
-            if let agentError = error as? AgentError, case .artifactMismatch = agentError {
-                finish("host-failed", message)
-                throw JobRunnerError.connectionLost(message)
-            }
-            finish("build-failed", message)
-            throw JobRunnerError.buildFailed(message)
+            return await failed(error, record: record, host: host, log: log)
         }
+        if outcome.status == .cancelled { return await cancelled(record: record, host: host, detail: outcome.message, log: log) }
+        if outcome.status != .succeeded { return await buildFailed(outcome, record: record, host: host, log: log) }
+        inFlight.ended(remoteJobID: request.jobID)
+        return await verify(outcome, record: record, host: host, log: log)
+    }
 
-        switch outcome.status {
-        case .succeeded: break
-        case .cancelled:
-            finish("cancelled", outcome.message)
+    /// What the display says for an agent's phase.
+    static func phaseText(_ phase: String) -> String {
+        phase == "slot-wait" ? "waiting for a build slot: every slot of the host is held by another coordinator's build" : phase
+    }
+
+    /// A thrown error: cancellation, a host failure or an unclassified build failure.
+    private func failed(_ error: any Error, record: AttemptRecorder, host: Host, log: Logger) async -> JobOutcome {
+        if Task.isCancelled || (error as? TransportError)?.kind == .cancelled {
+            return await cancelled(record: record, host: host, detail: nil, log: log)
+        }
+        inFlight.ended(remoteJobID: record.remoteJobID)
+        let message = "\(error)"
+        var hostFailure: JobOutcome?
+        if let t = error as? TransportError {
+            switch t.kind {
+            case .unreachable, .authentication, .hostKey: hostFailure = JobRunnerError.hostUnreachable(message).outcome
+            case .connectionLost, .timeout, .transferCorrupt, .outputTooLarge: hostFailure = JobRunnerError.connectionLost(message).outcome
+            default: break
+            }
+            if hostFailure != nil { await pool.discard(host.name) }
+        } else if let agentError = error as? AgentError, case .artifactMismatch = agentError {
+            hostFailure = JobRunnerError.connectionLost(message).outcome
+        }
+        if let hostFailure {
+            log.info("host failure", metadata: ["release.error": "\(message)"])
+            return record.finish(hostFailure, outcome: "host-failed", detail: message)
+        }
+        log.info("build failed", metadata: ["release.error": "\(message)"])
+        return record.finish(.buildFailed(message), outcome: "build-failed", detail: message)
+    }
+
+    /// The run was cancelled: the remote build is confirmed stopped (``BuildRunner`` ran
+    /// `cancel.sh`; asking again tells whether it worked). One that cannot be confirmed keeps
+    /// its attempt open in the journal, so the next run's orphan sweep stops it.
+    private func cancelled(record: AttemptRecorder, host: Host, detail: String?, log: Logger) async -> JobOutcome {
+        let transport = await pool.transport(for: host)
+        let remoteJobID = record.remoteJobID, buildRunner = self.buildRunner
+        let confirmed = await Task { try await buildRunner.cancel(remoteJobID: remoteJobID, on: transport) }.result
+        switch confirmed {
+        case .success:
+            inFlight.ended(remoteJobID: remoteJobID)
+            log.info("remote build stopped", metadata: ["release.remote_job": "\(remoteJobID)"])
+            return record.finish(.cancelled, outcome: "cancelled", detail: detail ?? "cancelled by the coordinator")
+        case let .failure(error):
+            log.error("remote build may still run", metadata: ["release.remote_job": "\(remoteJobID)", "release.error": "\(error)"])
+            record.note(outcome: "cancelled", detail: "cancelled; could not confirm that the build stopped on \(host.name): \(error)")
             return .cancelled
-        case .hostProblem:
-            let m = outcome.message ?? "host problem"
-            finish("host-failed", m)
-            throw JobRunnerError.hostUnreachable(m)
-        default:
-            let tail = outcome.logTail.split(separator: "\n").suffix(15).joined(separator: "\n")
-            let m = "\(outcome.message ?? "build failed") (phase \(outcome.phase ?? "?"); log \(logURL.path))"
-            display.note("✗ \(job.id) on \(host.name): \(m)\n\(tail)")
-            finish("build-failed", m)
-            return .buildFailed(m)
         }
+    }
 
+    /// The agent reported a failure: a host problem, or a build failure quoting the log's first errors.
+    private func buildFailed(_ outcome: BuildOutcome, record: AttemptRecorder, host: Host, log: Logger) async -> JobOutcome {
+        inFlight.ended(remoteJobID: record.remoteJobID)
+        if outcome.status == .hostProblem {
+            let m = outcome.message ?? "host problem"
+            log.info("host problem", metadata: ["release.error": "\(m)"])
+            return record.finish(JobRunnerError.hostUnreachable(m).outcome, outcome: "host-failed", detail: m)
+        }
+        record.close()
+        let excerpt = BuildLogExcerpt(log: record.logURL, from: outcome.failureLogLine ?? 1)
+        var m = outcome.message ?? "build failed"
+        if !m.contains("phase") { m += " (phase \(outcome.phase ?? "?"))" }
+        if let errors = excerpt.summary { m += "; \(errors)" }
+        m += "; log \(record.logURL.path)"
+        display.note("✗ \(record.jobID) on \(host.name): \(m)")
+        log.info("build failed", metadata: ["release.error": "\(m)"])
+        return record.finish(.buildFailedOnHost(m), outcome: "build-failed", detail: m)
+    }
+
+    /// Central verification of the pulled-back wheel; the job counts as built only when it passes
+    /// and the journal has recorded it.
+    private func verify(_ outcome: BuildOutcome, record: AttemptRecorder, host: Host, log: Logger) async -> JobOutcome {
         guard outcome.wheels.count == 1, let wheel = outcome.wheels.first else {
             outcome.wheels.forEach(ArtifactStaging.discard)
             let m = "the build produced \(outcome.wheels.count) wheels, expected exactly 1"
-            finish("build-failed", m)
-            return .buildFailed(m)
+            return record.finish(.buildFailedOnHost(m), outcome: "build-failed", detail: m)
         }
-        // Central verification: a wheel is untrusted until this passes.
-        display.phase(job: job.id, phase: "verifying")
-        let expectation = WheelExpectation(job: job, recipe: configuration.recipe)
-        let report = await verifier.verify(path: wheel.path.path, expectation: expectation)
-        let reportJSON = (try? JSONEncoder().encode(report)).map { String(decoding: $0, as: UTF8.self) }
+        display.phase(job: record.jobID, phase: "verifying")
+        let report = await verifier.verify(path: wheel.path.path, expectation: WheelExpectation(job: record.job, recipe: configuration.recipe))
+        ledger.update(record.jobID) { $0.verification = report }
         guard report.passed else {
             ArtifactStaging.discard(wheel)   // only this attempt's staged copy
             let failures = report.failures.map { "\($0.id.rawValue): \($0.message)" }.joined(separator: "; ")
             let m = "wheel \(wheel.file) failed verification and was deleted: \(failures)"
-            display.note("✗ \(job.id) on \(host.name): \(m)")
-            book.update(job.id) { $0.report = report }
-            finish("verify-failed", m)
-            return .buildFailed(m)
+            display.note("✗ \(record.jobID) on \(host.name): \(m)")
+            log.info("verification failed", metadata: ["release.wheel": "\(wheel.file)", "release.error": "\(failures)"])
+            // Wrong labels come from the build itself and would come again from the same host.
+            let outcome: JobOutcome = report.failures.contains { Self.labelChecks.contains($0.id) } ? .buildFailedOnHost(m) : .buildFailed(m)
+            return record.finish(outcome, outcome: "verify-failed", detail: m)
         }
         // Into the dist directory, never over a verified wheel already there.
         let placed: BuiltWheel
         do {
-            placed = try ArtifactStaging.promote(wheel, into: configuration.distDir) { (try? journal.artifact(filename: $0))??.verified == true }
+            placed = try ArtifactStaging.promote(wheel, into: layout.root) { (try? journal.artifact(filename: $0))??.verified == true }
         } catch {
-            finish("build-failed", "\(error)")
-            return .buildFailed("\(error)")
+            return record.finish(.buildFailed("\(error)"), outcome: "build-failed", detail: "\(error)")
         }
-        try journal.recordArtifact(ArtifactRecord(filename: placed.file, sha256: placed.sha256, size: placed.size, jobID: job.id,
-                                                  host: host.name, verified: true, report: reportJSON))
-        try? journal.setJob(run: runID, job: record(job, .verified, host: host.name, attempts: attempt, wheel: placed.file))
-        book.update(job.id) { $0.wheel = placed; $0.report = report }
-        finish("succeeded", nil)
-        return .succeeded
+        do {
+            let json = try? JSONEncoder().encode(report)
+            try journal.recordArtifact(ArtifactRecord(filename: placed.file, sha256: placed.sha256, size: placed.size, jobID: record.jobID,
+                                                      host: host.name, verified: true, report: json.map { String(decoding: $0, as: UTF8.self) }))
+        } catch {
+            let m = "wheel \(wheel.file) passed verification, but the journal could not record it: \(error)"
+            log.error("journal write failed", metadata: ["release.error": "\(error)"])
+            return record.finish(.buildFailed(m), outcome: "build-failed", detail: m)
+        }
+        ledger.update(record.jobID) { $0.built = placed; $0.state = .verified(placed.path) }
+        log.info("wheel verified", metadata: ["release.wheel": "\(placed.file)", "release.sha256": "\(placed.sha256.hex)"])
+        return record.finish(.succeeded, outcome: "succeeded", detail: nil)
     }
+
+    /// Checks whose failure means the wheel's labels are wrong (a property of the build, not of
+    /// the transfer): name, version, tags, arch, required files, ISA.
+    static let labelChecks: Set<WheelCheckID> = [
+        .filenameFormat, .filenamePlatform, .filenameArch, .filenameExpectation, .metadataNameVersion, .wheelTags,
+        .wheelRootIsPurelib, .contentRequiredFiles, .elfMachine, .isaExpected, .isaExcluded,
+    ]
 
     func checkHealth(of host: Host) async -> Bool {
         let transport = await pool.transport(for: host)
@@ -196,13 +242,83 @@ struct ReleaseJobRunner: JobRunner {
             try await transport.connect()
             return true
         } catch {
+            logger.info("health check failed", metadata: ["release.host": "\(host.name)", "release.error": "\(error)"])
             await pool.discard(host.name)
             return false
         }
     }
+}
 
-    func record(_ job: BuildJob, _ state: JobState, host: String? = nil, attempts: Int = 0, wheel: String? = nil, detail: String? = nil) -> JobRecord {
-        JobRecord(jobID: job.id, package: job.variant.package, arch: job.arch.rawValue, python: job.python.description,
-                  version: job.version.description, state: state, host: host, attempts: attempts, wheel: wheel, detail: detail)
+/// One attempt's records: its journal row (begun before anything runs on the host), its log
+/// file in the dist directory, and its entry in the ledger.
+final class AttemptRecorder: Sendable {
+    let job: BuildJob
+    let jobID: String
+    let remoteJobID: String
+    let logURL: URL
+    private let host: String
+    private let started = Date()
+    private let row: Int64
+    private let journal: Journal
+    private let ledger: SharedLedger
+    private let display: ProgressDisplay
+    private let logger: Logger
+    private let log: Mutex<FileHandle?>
+
+    /// Records the attempt's start in the journal (throwing the SQLite error when it cannot) and
+    /// creates its log.
+    init(runner: ReleaseJobRunner, job: BuildJob, host: Host, attempt: Int, remoteJobID: String) throws {
+        self.job = job; jobID = job.id; self.remoteJobID = remoteJobID; self.host = host.name
+        journal = runner.journal; ledger = runner.ledger; display = runner.display; logger = runner.logger
+        logURL = runner.layout.buildLog(remoteJobID: remoteJobID)
+        row = try journal.beginAttempt(run: runner.runID, jobID: job.id, number: attempt, host: host.name,
+                                       remoteBuildDir: "\(host.workDir)/jobs/\(remoteJobID)", hostSpeed: host.speed)
+        try journal.setJob(run: runner.runID, job: JobRecord(jobID: job.id, package: job.variant.package, arch: job.arch.rawValue,
+                                                             python: job.python.description, version: job.version.description,
+                                                             state: .building, host: host.name, attempts: attempt))
+        try FileManager.default.createDirectory(at: runner.layout.logsDirectory, withIntermediateDirectories: true)
+        guard FileManager.default.createFile(atPath: logURL.path, contents: nil) else {
+            throw FarmError(code: "release.log", message: "cannot create the build log '\(logURL.path)'")
+        }
+        log = Mutex(try FileHandle(forWritingTo: logURL))
+    }
+
+    /// Appends build output to the log. A log that cannot be written is reported once and closed:
+    /// the build goes on (the host keeps its own copy).
+    func write(_ data: Data) {
+        log.withLock { handle in
+            guard let h = handle else { return }
+            do { try h.write(contentsOf: data) } catch {
+                logger.error("build log not written", metadata: ["release.log": "\(logURL.path)", "release.error": "\(error)"])
+                try? h.close()
+                handle = nil
+            }
+        }
+    }
+
+    /// Closes the log (so it can be read whole).
+    func close() { log.withLock { try? $0?.close(); $0 = nil } }
+
+    /// Records the end of the attempt in the journal and the ledger, and returns `result`; a
+    /// failed journal write turns a success into a build failure carrying the SQLite error.
+    func finish(_ result: JobOutcome, outcome: String, detail: String?) -> JobOutcome {
+        close()
+        var result = result, outcome = outcome, detail = detail
+        do {
+            try journal.finishAttempt(row, outcome: outcome, detail: detail, logPath: logURL.path)
+        } catch {
+            logger.error("journal write failed", metadata: ["release.job": "\(jobID)", "release.error": "\(error)"])
+            let m = "the journal could not record the end of the attempt: \(error)"
+            if case .succeeded = result { result = .buildFailed(m); outcome = "build-failed" }
+            detail = [detail, m].compactMap { $0 }.joined(separator: "; ")
+        }
+        note(outcome: outcome, detail: detail)
+        return result
+    }
+
+    /// Adds the attempt to the job's record in the ledger (without touching the journal).
+    func note(outcome: String, detail: String?) {
+        let attempt = ReleaseReport.Attempt(host: host, start: started, end: Date(), outcome: outcome, detail: detail, log: logURL.lastPathComponent)
+        ledger.update(jobID) { $0.attempts.append(attempt) }
     }
 }

@@ -13,8 +13,10 @@ public struct ReleaseReport: Codable, Sendable {
         /// `succeeded`, `build-failed`, `host-failed`, `verify-failed`, `cancelled`.
         public var outcome: String
         public var detail: String?
-        public init(host: String, start: Date, end: Date, outcome: String, detail: String? = nil) {
-            self.host = host; self.start = start; self.end = end; self.outcome = outcome; self.detail = detail
+        /// The attempt's build log, relative to the dist directory's `logs/`.
+        public var log: String?
+        public init(host: String, start: Date, end: Date, outcome: String, detail: String? = nil, log: String? = nil) {
+            self.host = host; self.start = start; self.end = end; self.outcome = outcome; self.detail = detail; self.log = log
         }
     }
 
@@ -47,6 +49,11 @@ public struct ReleaseReport: Codable, Sendable {
         public var publications: [String]
         public var detail: String?
 
+        enum CodingKeys: String, CodingKey {
+            case id, package, arch, python, version, state, attempts, wheel, sha256, size, checks
+            case isaCounts = "isa_counts", publications, detail
+        }
+
         public init(id: String, package: String, arch: String, python: String, version: String, state: String,
                     attempts: [Attempt] = [], wheel: String? = nil, sha256: String? = nil, size: Int64? = nil,
                     checks: [Check] = [], isaCounts: [String: Int] = [:], publications: [String] = [], detail: String? = nil) {
@@ -56,15 +63,22 @@ public struct ReleaseReport: Codable, Sendable {
         }
     }
 
-    public var schema = "wheelfarm.report/1"
+    /// `wheelfarm.report/2`: every key is snake_case.
+    public var schema = "wheelfarm.report/2"
     public var runID: String
     public var recipe: String
     public var startedAt: Date
     public var finishedAt: Date
-    /// `succeeded` or `failed`.
+    /// `succeeded`, `failed` or `cancelled` (`dry-run` for a dry run's report).
     public var status: String
     public var hosts: [String]
     public var jobs: [Job]
+    /// The local fault that stopped the run early (a full disk, an I/O error), if one did.
+    public var fault: String?
+
+    enum CodingKeys: String, CodingKey {
+        case schema, runID = "run_id", recipe, startedAt = "started_at", finishedAt = "finished_at", status, hosts, jobs, fault
+    }
 
     public init(runID: String, recipe: String, startedAt: Date, finishedAt: Date, status: String, hosts: [String], jobs: [Job]) {
         self.runID = runID; self.recipe = recipe; self.startedAt = startedAt; self.finishedAt = finishedAt
@@ -118,75 +132,6 @@ public struct ReleaseReport: Codable, Sendable {
         if s >= 60 { return String(format: "%dm %02ds", s / 60, s % 60) }
         return "\(s)s"
     }
-
-    // MARK: HTML
-
-    /// A self-contained HTML page: summary, a timeline (hosts × time, one bar per attempt,
-    /// coloured by outcome) and per-wheel verification and ISA audit results.
-    public func html() -> String {
-        let span = max(finishedAt.timeIntervalSince(startedAt), 1)
-        let rowHeight = 28.0, labelWidth = 140.0, chartWidth = 900.0
-        let hostRows = hosts.isEmpty ? Array(Set(jobs.flatMap { $0.attempts.map(\.host) })).sorted() : hosts
-        var svg = "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"\(Int(labelWidth + chartWidth + 20))\" height=\"\(Int(Double(hostRows.count) * rowHeight + 40))\" role=\"img\" aria-label=\"timeline\">"
-        for (i, host) in hostRows.enumerated() {
-            let y = Double(i) * rowHeight + 10
-            svg += "<text x=\"4\" y=\"\(y + 18)\" class=\"host\">\(Self.escape(host))</text>"
-            svg += "<line x1=\"\(labelWidth)\" x2=\"\(labelWidth + chartWidth)\" y1=\"\(y + rowHeight - 2)\" y2=\"\(y + rowHeight - 2)\" class=\"grid\"/>"
-        }
-        for job in jobs {
-            for a in job.attempts {
-                guard let row = hostRows.firstIndex(of: a.host) else { continue }
-                let x = labelWidth + a.start.timeIntervalSince(startedAt) / span * chartWidth
-                let w = max(2, a.end.timeIntervalSince(a.start) / span * chartWidth)
-                let y = Double(row) * rowHeight + 12
-                svg += "<rect x=\"\(Self.fmt(x))\" y=\"\(y)\" width=\"\(Self.fmt(w))\" height=\"\(rowHeight - 8)\" class=\"bar \(Self.escape(a.outcome))\">"
-                svg += "<title>\(Self.escape(job.id)) on \(Self.escape(a.host)): \(Self.escape(a.outcome)), \(Self.duration(a.end.timeIntervalSince(a.start)))\(a.detail.map { " — " + Self.escape($0) } ?? "")</title></rect>"
-            }
-        }
-        let axisY = Double(hostRows.count) * rowHeight + 30
-        for k in 0...4 {
-            let x = labelWidth + Double(k) / 4 * chartWidth
-            svg += "<text x=\"\(Self.fmt(x))\" y=\"\(axisY)\" class=\"axis\">\(Self.duration(span * Double(k) / 4))</text>"
-        }
-        svg += "</svg>"
-
-        var rows = ""
-        for j in jobs {
-            let failed = j.checks.filter { $0.outcome == "fail" }
-            let warned = j.checks.filter { $0.outcome == "warn" }
-            var verification = j.checks.isEmpty ? "—" : failed.isEmpty ? "passed (\(j.checks.count) checks)" : "<b>failed</b>: " + failed.map { Self.escape("\($0.id): \($0.message)") }.joined(separator: "<br>")
-            if !warned.isEmpty { verification += "<br>warnings: " + warned.map { Self.escape("\($0.id): \($0.message)") }.joined(separator: "<br>") }
-            let isa = j.isaCounts.isEmpty ? "—" : j.isaCounts.sorted { $0.key < $1.key }.map { "\(Self.escape($0.key)) \($0.value)" }.joined(separator: "<br>")
-            rows += "<tr class=\"\(Self.escape(j.state))\"><td>\(Self.escape(j.id))</td><td>\(Self.escape(j.state))</td>"
-            rows += "<td>\(j.attempts.map { Self.escape("\($0.host): \($0.outcome)") }.joined(separator: "<br>"))</td>"
-            rows += "<td>\(Self.escape(j.wheel ?? j.detail ?? ""))\(j.sha256.map { "<br><code>sha256 \(Self.escape($0))</code>" } ?? "")</td>"
-            rows += "<td>\(verification)</td><td>\(isa)</td><td>\(j.publications.map(Self.escape).joined(separator: "<br>"))</td></tr>"
-        }
-        let counts = stateCounts.sorted { $0.key < $1.key }.map { "\($0.value) \(Self.escape($0.key))" }.joined(separator: ", ")
-        return """
-        <!doctype html>
-        <html lang="en"><head><meta charset="utf-8"><title>wheelfarm release \(Self.escape(runID))</title>
-        <style>
-        body{font:14px system-ui,sans-serif;margin:24px;color:#222}
-        table{border-collapse:collapse;margin-top:16px}td,th{border:1px solid #ddd;padding:4px 8px;vertical-align:top;text-align:left}
-        .host{font:12px monospace}.axis{font:11px monospace;fill:#666}.grid{stroke:#eee}
-        .bar{stroke:#333;stroke-width:.5}.bar.succeeded{fill:#3a9d5d}.bar.build-failed{fill:#d9534f}.bar.host-failed{fill:#f0ad4e}
-        .bar.verify-failed{fill:#b03a2e}.bar.cancelled{fill:#999}
-        tr.failed td,tr.unplaceable td{background:#fdecea}code{font-size:11px}
-        </style></head><body>
-        <h1>Release \(Self.escape(runID)): \(Self.escape(status))</h1>
-        <p>recipe <b>\(Self.escape(recipe))</b> · \(jobs.count) jobs: \(counts) · started \(Self.escape(startedAt.formatted(.iso8601))) · took \(Self.duration(span))</p>
-        <h2>Timeline</h2>
-        \(svg)
-        <p>green: built · red: build failed · orange: host failed · dark red: failed verification · grey: cancelled</p>
-        <h2>Wheels</h2>
-        <table><tr><th>job</th><th>state</th><th>attempts</th><th>wheel</th><th>verification</th><th>ISA audit (instructions)</th><th>published</th></tr>
-        \(rows)
-        </table></body></html>
-        """
-    }
-
-    private static func fmt(_ d: Double) -> String { String(format: "%.1f", d) }
 
     /// Escapes text for HTML element content and attribute values.
     static func escape(_ s: String) -> String {

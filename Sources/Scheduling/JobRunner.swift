@@ -5,8 +5,13 @@ import Recipes
 public enum JobOutcome: Sendable, Hashable, Codable, CustomStringConvertible {
     /// The wheel was built.
     case succeeded
-    /// The build itself failed (compiler error, failed test, missing file): retried up to a limit.
+    /// The build itself failed in a way that may not recur (a wheel damaged on its way back):
+    /// retried up to a limit, preferably on another host.
     case buildFailed(String)
+    /// The build failed in a way that would fail again on the same host (a failing command of the
+    /// build step such as a compile error, a wheel whose labels are wrong): retried up to a limit,
+    /// and only on a host the job has not failed on; when there is none the job fails at once.
+    case buildFailedOnHost(String)
     /// The host could not be reached or the connection was lost: the job goes elsewhere and the
     /// host is quarantined.
     case hostFailed(String)
@@ -18,7 +23,7 @@ public enum JobOutcome: Sendable, Hashable, Codable, CustomStringConvertible {
     public var description: String {
         switch self {
         case .succeeded: "succeeded"
-        case let .buildFailed(m): "build failed: \(m)"
+        case let .buildFailed(m), let .buildFailedOnHost(m): "build failed: \(m)"
         case let .hostFailed(m): "host failure: \(m)"
         case .cancelled: "cancelled"
         }
@@ -36,6 +41,8 @@ public enum JobRunnerError: Error, Sendable, Hashable, CustomStringConvertible {
     case connectionLost(String)
     /// The build ran and failed.
     case buildFailed(String)
+    /// The build ran and failed in a way that would recur on the same host.
+    case buildFailedOnHost(String)
 
     /// A lowercase, human-readable description.
 
@@ -43,7 +50,7 @@ public enum JobRunnerError: Error, Sendable, Hashable, CustomStringConvertible {
         switch self {
         case let .hostUnreachable(m): "host unreachable: \(m)"
         case let .connectionLost(m): "connection lost: \(m)"
-        case let .buildFailed(m): "build failed: \(m)"
+        case let .buildFailed(m), let .buildFailedOnHost(m): "build failed: \(m)"
         }
     }
 
@@ -53,6 +60,7 @@ public enum JobRunnerError: Error, Sendable, Hashable, CustomStringConvertible {
         case let .hostUnreachable(m): .hostFailed("unreachable: \(m)")
         case let .connectionLost(m): .hostFailed("connection lost: \(m)")
         case let .buildFailed(m): .buildFailed(m)
+        case let .buildFailedOnHost(m): .buildFailedOnHost(m)
         }
     }
 }

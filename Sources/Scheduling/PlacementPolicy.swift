@@ -71,9 +71,13 @@ public struct PlacementPolicy: Sendable {
         public var job: BuildJob
         /// Hosts to avoid if any other eligible host is in service (where its build failed).
         public var avoid: Set<String>
+        /// Hosts never to use for it (where its build failed in a way that would recur).
+        public var exclude: Set<String>
 
         /// Creates a request.
-        public init(job: BuildJob, avoid: Set<String> = []) { self.job = job; self.avoid = avoid }
+        public init(job: BuildJob, avoid: Set<String> = [], exclude: Set<String> = []) {
+            self.job = job; self.avoid = avoid; self.exclude = exclude
+        }
     }
 
     /// Where and when the policy expects one job to run.
@@ -199,7 +203,8 @@ extension PlacementPolicy {
 
         /// Candidate hosts for a request: its class's hosts, minus the ones to avoid when others exist.
         func candidates(_ r: Int) -> [Int] {
-            let all = classHosts[classOf[r]]
+            let exclude = queue[r].exclude
+            let all = exclude.isEmpty ? classHosts[classOf[r]] : classHosts[classOf[r]].filter { !exclude.contains(hosts[$0].host.name) }
             let avoid = queue[r].avoid
             guard !avoid.isEmpty else { return all }
             let preferred = all.filter { !avoid.contains(hosts[$0].host.name) }

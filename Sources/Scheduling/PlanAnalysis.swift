@@ -39,6 +39,38 @@ public struct PlanAnalysis: Sendable {
     /// Entries no host can take.
     public var unplaceable: [Entry] { entries.filter { $0.unplaceableReason != nil } }
 
+    /// What would let the farm build `entries` (jobs no host can take), one line per kind of fix,
+    /// for a run whose only failures are such jobs: running it again cannot help.
+    ///
+    /// `add a linux/amd64 host with amx_bf16, amx_tile to the inventory`, `add a linux/arm64 host
+    /// to the inventory, or leave linux/arm64 out (--platform linux/amd64)`, `take a host out of
+    /// drain`. The last resort is always to leave the jobs out of the selection.
+    public static func remedies(for entries: [Entry]) -> [String] {
+        var lines: [String] = []
+        func add(_ line: String) { if !lines.contains(line) { lines.append(line) } }
+        for e in entries where e.unplaceableReason != nil {
+            let platform = "linux/\(e.job.arch.rawValue)"
+            let sameArch = e.rejected.filter { $0.host.arch == e.job.arch }
+            if sameArch.isEmpty {
+                let farm = Set(e.rejected.map(\.host.arch)).filter { $0 != e.job.arch }.sorted()
+                add("add a \(platform) host to the inventory" + (farm.count == 1 ? ", or leave \(platform) out (--platform linux/\(farm[0].rawValue))" : ""))
+                continue
+            }
+            if sameArch.allSatisfy({ $0.reasons.allSatisfy { $0 == .draining } }) {
+                add("take one of \(sameArch.map(\.host.name).joined(separator: ", ")) out of drain (drain: false in the inventory)")
+                continue
+            }
+            let needs = e.job.hostRequirements
+            var parts: [String] = []
+            if !needs.requires.isEmpty { parts.append("with \(needs.requires.sorted().map(\.name).joined(separator: ", "))") }
+            if !needs.forbids.isEmpty { parts.append("without \(needs.forbids.sorted().map(\.name).joined(separator: ", "))") }
+            add("add a \(platform) host \(parts.joined(separator: " and ")) to the inventory (for \(e.job.variant.package))".replacingOccurrences(of: "host  to", with: "host to"))
+        }
+        let variants = Set(entries.map(\.job.variant.shortName)).sorted()
+        add("or leave \(variants.count == 1 ? "variant" : "variants") \(variants.joined(separator: ", ")) out of --variant")
+        return lines
+    }
+
     /// A one-line explanation naming the missing flags and the closest host.
     static func explain(job: BuildJob, hosts: [Host], rejected: [(Host, [Ineligibility])]) -> String {
         let arch = job.arch.rawValue

@@ -54,6 +54,8 @@ struct SchedulerCore: Sendable {
         var buildFailures = 0
         var hostFailures = 0
         var avoid: Set<String> = []
+        /// Hosts the job failed on in a way that would recur there: never placed there again.
+        var exclude: Set<String> = []
         var history: [ScheduleReport.Attempt] = []
     }
     struct RunRecord: Sendable {
@@ -197,8 +199,7 @@ struct SchedulerCore: Sendable {
         let job = jobs[j].job
         if case .succeeded = outcome {
             jobs[j].phase = .succeeded
-            let sample = DurationSample(package: job.variant.package, arch: job.arch, host: name,
-                                        hostSpeed: run.ticket.host.speed, seconds: now - run.start)
+            let sample = DurationSample(job: job, host: run.ticket.host, seconds: now - run.start)
             durations.record(sample)
             observed.append(sample)
             hosts[name]?.failures = 0
@@ -218,6 +219,23 @@ struct SchedulerCore: Sendable {
                 emit(.jobRequeued(job, host: name, attempt: run.ticket.attempt, reason: "build failed: \(message)"))
                 requeue(j)
             }
+        case let .buildFailedOnHost(message):
+            jobs[j].buildFailures += 1
+            jobs[j].avoid.insert(name)
+            jobs[j].exclude.insert(name)
+            let attempts = jobs[j].buildFailures
+            if attempts >= configuration.maxBuildAttempts {
+                let why = "build failed \(attempts) time(s), last on '\(name)': \(message)"
+                jobs[j].phase = .failed(why)
+                emit(.jobFailed(job, reason: why))
+            } else if !hasOtherHost(for: jobs[j]) {
+                let why = "build failed on '\(name)': \(message); not retried: it would fail the same way there, and no other host can build it"
+                jobs[j].phase = .failed(why)
+                emit(.jobFailed(job, reason: why))
+            } else {
+                emit(.jobRequeued(job, host: name, attempt: run.ticket.attempt, reason: "build failed: \(message) (retried on another host only)"))
+                requeue(j)
+            }
         case let .hostFailed(message):
             jobs[j].hostFailures += 1
             quarantine(name, reason: message)
@@ -232,6 +250,15 @@ struct SchedulerCore: Sendable {
         case .cancelled:
             jobs[j].phase = .cancelled
             emit(.jobCancelled(job))
+        }
+    }
+
+    /// Whether a host the job has not been excluded from could ever build it (present, not given
+    /// up, eligible; busy, draining or quarantined hosts count, since they may take it later).
+    private func hasOtherHost(for record: JobRecord) -> Bool {
+        hostOrder.contains { name in
+            guard let r = hosts[name], r.present, r.health != .lost, !record.exclude.contains(name) else { return false }
+            return Eligibility.reasons(host: r.host, job: record.job, facts: facts[name]).allSatisfy { $0 == .draining }
         }
     }
 
@@ -311,10 +338,11 @@ struct SchedulerCore: Sendable {
     // MARK: Placement
 
     /// Hosts that could ever take a job (present, not given up), ignoring drain, quarantine and slots.
-    private func reasonsNoHost(for job: BuildJob, ignoringDrain: Bool) -> (possible: Bool, why: String) {
+    private func reasonsNoHost(for job: BuildJob, excluding exclude: Set<String> = [], ignoringDrain: Bool) -> (possible: Bool, why: String) {
         var parts: [String] = []
         for name in hostOrder {
             guard let r = hosts[name], r.present else { continue }
+            if exclude.contains(name) { parts.append("'\(name)' already failed to build it in a way that would recur"); continue }
             var reasons = Eligibility.reasons(host: r.host, job: job, facts: facts[name])
             if ignoringDrain { reasons.removeAll { $0 == .draining } }
             if reasons.isEmpty {
@@ -335,8 +363,9 @@ struct SchedulerCore: Sendable {
         var verdicts: [EligibilityKey: (Bool, String)] = [:]
         for j in jobs.indices where jobs[j].phase == .queued {
             let key = EligibilityKey(jobs[j].job)
-            let verdict = verdicts[key] ?? reasonsNoHost(for: jobs[j].job, ignoringDrain: true)
-            verdicts[key] = verdict
+            let exclude = jobs[j].exclude
+            let verdict = (exclude.isEmpty ? verdicts[key] : nil) ?? reasonsNoHost(for: jobs[j].job, excluding: exclude, ignoringDrain: true)
+            if exclude.isEmpty { verdicts[key] = verdict }
             if !verdict.0 { finish(j, .failed("no host can build it: " + verdict.1)) }
         }
     }
@@ -357,7 +386,7 @@ struct SchedulerCore: Sendable {
         var requests: [PlacementPolicy.Request] = []
         for j in jobs.indices where jobs[j].phase == .queued {
             queueIndex.append(j)
-            requests.append(.init(job: jobs[j].job, avoid: jobs[j].avoid))
+            requests.append(.init(job: jobs[j].job, avoid: jobs[j].avoid, exclude: jobs[j].exclude))
         }
         if !requests.isEmpty {
             var states: [PlacementPolicy.HostState] = []
@@ -389,7 +418,7 @@ struct SchedulerCore: Sendable {
         // are all draining or given up). Fail it with the reasons rather than wait forever.
         if runs.isEmpty, checksInFlight.isEmpty, commands.isEmpty, nextWakeup == nil, queuedCount > 0 {
             for j in jobs.indices where jobs[j].phase == .queued {
-                let verdict = reasonsNoHost(for: jobs[j].job, ignoringDrain: false)
+                let verdict = reasonsNoHost(for: jobs[j].job, excluding: jobs[j].exclude, ignoringDrain: false)
                 finish(j, .failed(verdict.possible ? "it could not be placed on any host"
                                                    : "no host in service can build it: " + verdict.why))
             }

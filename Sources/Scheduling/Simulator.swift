@@ -29,8 +29,11 @@ public struct SimulationScenario: Sendable {
     public var inventory: Inventory
     /// The jobs.
     public var jobs: [BuildJob]
-    /// Expected durations; simulated builds take these, varied by `jitter`.
+    /// Expected durations: what the scheduler plans with (the recipe's estimates, or history).
     public var durations: DurationModel
+    /// What builds really take, varied by `jitter`; `nil`: exactly what ``durations`` expects.
+    /// A scenario whose plan and reality differ shows what learning durations is worth.
+    public var actualDurations: DurationModel?
     /// Relative variation of simulated build durations (0.1: ±10 %), drawn from the seed.
     public var jitter: Double
     /// Probability that an attempt ends in a build failure, drawn from the seed.
@@ -45,10 +48,12 @@ public struct SimulationScenario: Sendable {
     public var seed: UInt64
 
     /// Creates a scenario.
-    public init(inventory: Inventory, jobs: [BuildJob], durations: DurationModel = DurationModel(), jitter: Double = 0,
+    public init(inventory: Inventory, jobs: [BuildJob], durations: DurationModel = DurationModel(),
+                actualDurations: DurationModel? = nil, jitter: Double = 0,
                 buildFailureRate: Double = 0, incidents: [Incident] = [], facts: [String: HostFacts] = [:],
                 configuration: SchedulerConfiguration = SchedulerConfiguration(), seed: UInt64 = 1) {
-        self.inventory = inventory; self.jobs = jobs; self.durations = durations; self.jitter = jitter
+        self.inventory = inventory; self.jobs = jobs; self.durations = durations; self.actualDurations = actualDurations
+        self.jitter = jitter
         self.buildFailureRate = buildFailureRate; self.incidents = incidents; self.facts = facts
         self.configuration = configuration; self.seed = seed
     }
@@ -120,9 +125,17 @@ public enum Simulator {
         static func < (l: Event, r: Event) -> Bool { (l.time, l.seq) < (r.time, r.seq) }
     }
 
+    /// The random draws of one attempt: seeded by the scenario's seed and an FNV-1a hash of the
+    /// job's id and the attempt number.
+    static func draws(seed: UInt64, job: String, attempt: Int) -> SplitMix64 {
+        var h: UInt64 = 0xcbf2_9ce4_8422_2325
+        for byte in job.utf8 { h = (h ^ UInt64(byte)) &* 0x100_0000_01b3 }
+        h = (h ^ UInt64(attempt)) &* 0x100_0000_01b3
+        return SplitMix64(seed: seed ^ h)
+    }
+
     /// Runs the scenario to the end.
     public static func run(_ scenario: SimulationScenario) -> SimulationResult {
-        var rng = SplitMix64(seed: scenario.seed)
         var core = SchedulerCore(jobs: scenario.jobs, inventory: scenario.inventory,
                                  configuration: scenario.configuration, facts: scenario.facts,
                                  durations: scenario.durations)
@@ -159,7 +172,10 @@ public enum Simulator {
                         push(now + connectTimeout, .runEnds(t.id, .hostFailed("unreachable (simulated)")))
                         continue
                     }
-                    let mean = scenario.durations.expectedSeconds(for: t.job, on: t.host)
+                    let mean = (scenario.actualDurations ?? scenario.durations).expectedSeconds(for: t.job, on: t.host)
+                    // Each attempt's draws depend on the seed, the job and the attempt only, not on
+                    // the order builds start in: two policies run on one seed see the same builds.
+                    var rng = Self.draws(seed: scenario.seed, job: t.job.id, attempt: t.attempt)
                     let duration = mean * (1 + scenario.jitter * (2 * rng.nextUnit() - 1))
                     if scenario.buildFailureRate > 0, rng.nextUnit() < scenario.buildFailureRate {
                         push(now + duration * rng.nextUnit(), .runEnds(t.id, .buildFailed("simulated build failure")))
@@ -226,7 +242,7 @@ public enum Simulator {
         let makespan = report.makespan
         let joined = scenario.incidents.compactMap { if case let .hostJoins(h, _) = $0 { return h } else { return nil } }
         let lower = LowerBound.compute(jobs: scenario.jobs, hosts: scenario.inventory.hosts + joined.filter { j in !scenario.inventory.hosts.contains { $0.name == j.name } },
-                                       facts: scenario.facts, durations: scenario.durations)
+                                       facts: scenario.facts, durations: scenario.actualDurations ?? scenario.durations)
         let usage = hostOrder.map { name -> SimulationResult.HostUsage in
             let h = allHosts[name]!
             let busy = report.busySeconds[name] ?? 0

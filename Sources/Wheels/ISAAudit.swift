@@ -1,4 +1,4 @@
-import CZydis
+internal import CZydis
 import FarmCore
 import Foundation
 

@@ -1,4 +1,4 @@
-import CZlib
+internal import CZlib
 
 /// Inflates members of a ``ZipArchive`` in fixed-size chunks, checking CRC-32 and size as the
 /// bytes pass; never holds a whole member in memory.

@@ -1,5 +1,6 @@
-import CZydis
+internal import CZydis
 import Foundation
+import Synchronization
 
 /// Raw Zydis counts of a linear sweep: per ISA set, per mnemonic (when asked), instructions and
 /// undecodable bytes. Plain arrays indexed by Zydis's enums so the C loop can fill them.
@@ -304,26 +305,25 @@ struct ParallelSweep {
     }
 }
 
-/// Piece results written by the sweep threads; an `NSLock` guards the slots and the next-piece
-/// counter, which is why the unchecked conformance is sound.
-private final class PieceResults: @unchecked Sendable {
-    private let lock = NSLock()
-    private var slots: [Result<ParallelSweep.PieceResult, WheelError>?]
-    private var next = 0
+/// Piece results written by the sweep threads: the slots and the next-piece counter behind a `Mutex`.
+private final class PieceResults: Sendable {
+    private struct State { var slots: [Result<ParallelSweep.PieceResult, WheelError>?]; var next = 0 }
+    private let state: Mutex<State>
 
-    init(count: Int) { slots = Array(repeating: nil, count: count) }
+    init(count: Int) { state = Mutex(State(slots: Array(repeating: nil, count: count))) }
 
     func claim() -> Int? {
-        lock.lock(); defer { lock.unlock() }
-        guard next < slots.count else { return nil }
-        next += 1
-        return next - 1
+        state.withLock { s in
+            guard s.next < s.slots.count else { return nil }
+            s.next += 1
+            return s.next - 1
+        }
     }
 
-    func store(_ i: Int, _ r: Result<ParallelSweep.PieceResult, WheelError>) { lock.lock(); slots[i] = r; lock.unlock() }
+    func store(_ i: Int, _ r: Result<ParallelSweep.PieceResult, WheelError>) { state.withLock { $0.slots[i] = r } }
 
     func result(_ i: Int) throws(WheelError) -> ParallelSweep.PieceResult {
-        lock.lock(); let r = slots[i]!; lock.unlock()
+        let r = state.withLock { $0.slots[i]! }
         return try r.get()
     }
 }

@@ -5,6 +5,7 @@ import Darwin
 #endif
 import FarmCore
 import Foundation
+import Synchronization
 import Recipes
 
 extension WheelVerification {
@@ -266,11 +267,9 @@ final class ScratchFile {
     deinit { remove() }
 }
 
-/// Inspection results gathered from audit threads; an `NSLock` guards the array, which is why
-/// the unchecked conformance is sound.
-final class InspectionResults: @unchecked Sendable {
-    private let lock = NSLock()
-    private var items: [WheelVerification.Inspection] = []
-    func append(_ item: WheelVerification.Inspection) { lock.lock(); items.append(item); lock.unlock() }
-    var all: [WheelVerification.Inspection] { lock.lock(); defer { lock.unlock() }; return items }
+/// Inspection results gathered from audit threads, behind a `Mutex`.
+final class InspectionResults: Sendable {
+    private let items = Mutex<[WheelVerification.Inspection]>([])
+    func append(_ item: WheelVerification.Inspection) { items.withLock { $0.append(item) } }
+    var all: [WheelVerification.Inspection] { items.withLock { $0 } }
 }

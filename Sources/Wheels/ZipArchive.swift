@@ -21,7 +21,11 @@ public struct ZipLimits: Sendable, Hashable, Codable {
     /// Largest sum of the members' uncompressed sizes.
     public var maxTotalBytes: Int64 = 32 << 30
     /// Largest uncompressed/compressed ratio of a member larger than ``ratioThreshold``.
-    public var maxRatio: Int64 = 1100
+    ///
+    /// Deflate itself never exceeds about 1032:1 (a member of zeros), so a limit must lie well
+    /// below that to catch anything; real wheels' large members (shared objects, data) compress
+    /// 2–20:1. 200:1 passes them and stops a 1 GiB member of zeros (about 1 MiB compressed).
+    public var maxRatio: Int64 = 200
     /// Members smaller than this are exempt from the ratio limit.
     public var ratioThreshold: Int64 = 1 << 20
     /// Largest metadata file (METADATA, WHEEL, RECORD) read into memory.

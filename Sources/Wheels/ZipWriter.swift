@@ -3,7 +3,7 @@ import Glibc
 #elseif canImport(Darwin)
 import Darwin
 #endif
-import CZlib
+internal import CZlib
 
 /// Writes a ZIP archive front to back: members copied raw from another archive (no inflate or
 /// deflate) or deflated from memory, then the central directory (Zip64 records when needed).

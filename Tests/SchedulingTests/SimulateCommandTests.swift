@@ -22,7 +22,9 @@ struct SimulateCommandTests {
     func document(_ extra: [String]) throws -> (Document, String) {
         let r = try TestProcess.wheelfarm(release + extra + ["--json"])
         #expect(r.status == 0, "stderr: \(r.stderr)")
-        return (try JSONDecoder().decode(Document.self, from: Data(r.stdout.utf8)), r.stdout)
+        let decoder = JSONDecoder()
+        decoder.keyDecodingStrategy = .convertFromSnakeCase   // the document's keys are snake_case
+        return (try decoder.decode(Document.self, from: Data(r.stdout.utf8)), r.stdout)
     }
 
     @Test func jsonReportsMakespanBoundAndUtilisationDeterministically() throws {

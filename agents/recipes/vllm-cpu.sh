@@ -69,10 +69,12 @@ recipe_build() {
 
   wf_phase source
   wf_lock "$WF_CACHE_DIR/locks/src-vllm.lock"
+  # A git failure (not a repository, no such URL, no network to it) is a build failure with git's
+  # message in the log: another host would find the same source (git removes a half-made clone).
   if [ "$WF_DRY_RUN" = 1 ] || [ ! -d "$mirror" ]; then
-    wf_run_host git clone --mirror "$upstream" "$mirror"
+    wf_run git clone --mirror "$upstream" "$mirror"
   elif ! git -C "$mirror" rev-parse -q --verify "refs/tags/$tag^{commit}" >/dev/null; then
-    wf_run_host git -C "$mirror" remote update --prune
+    wf_run git -C "$mirror" remote update --prune
   fi
   if [ "$WF_DRY_RUN" != 1 ] && ! git -C "$mirror" rev-parse -q --verify "refs/tags/$tag^{commit}" >/dev/null; then
     wf_unlock

@@ -1,5 +1,5 @@
 import struct Inventory.Host
-import CLibSSH2
+internal import CLibSSH2
 import Foundation
 import Inventory
 #if canImport(Glibc)
