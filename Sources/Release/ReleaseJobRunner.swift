@@ -114,6 +114,13 @@ struct ReleaseJobRunner: JobRunner {
             if Task.isCancelled { finish("cancelled", nil); return .cancelled }
             let message = "\(error)"
             if let t = error as? TransportError {
+                if t.isPermanent {
+                    // Retrying cannot help (host key, refused keys, SSH configuration): the host is
+                    // taken out of the run at once.
+                    await pool.discard(host.name)
+                    finish("host-refused", t.message)
+                    throw JobRunnerError.hostRefused(t.message)
+                }
                 switch t.kind {
                 case .cancelled: finish("cancelled", nil); return .cancelled
                 case .unreachable, .authentication, .hostKey:
@@ -122,6 +129,11 @@ struct ReleaseJobRunner: JobRunner {
                     throw JobRunnerError.hostUnreachable(message)
                 case .connectionLost, .timeout, .transferCorrupt:
                     await pool.discard(host.name)
+                    if t.kind == .connectionLost, let reason = await refusalAfterLostConnection(host) {
+                        let m = "the connection was lost, and reconnecting found: \(reason)"
+                        finish("host-refused", m)
+                        throw JobRunnerError.hostRefused(m)
+                    }
                     finish("host-failed", message)
                     throw JobRunnerError.connectionLost(message)
                 default: break
@@ -180,15 +192,40 @@ struct ReleaseJobRunner: JobRunner {
         return .succeeded
     }
 
-    func checkHealth(of host: Host) async -> Bool {
+    func checkHealth(of host: Host) async -> Bool { await healthCheck(of: host) == .healthy }
+
+    func healthCheck(of host: Host) async -> HealthCheckResult {
         let transport = await pool.transport(for: host)
         do {
             try await transport.connect()
-            return true
+            return .healthy
         } catch {
             await pool.discard(host.name)
-            return false
+            if let t = error as? TransportError, t.isPermanent { return .refused(t.message) }
+            return .unhealthy
         }
+    }
+
+    /// After a lost connection: reconnects for up to `limit` to tell an outage from a host that
+    /// now refuses the coordinator (reinstalled with a new key, keys removed), so such a host is
+    /// taken out within seconds instead of after rounds of quarantine. `nil` for an outage.
+    func refusalAfterLostConnection(_ host: Host, limit: Duration = .seconds(10)) async -> String? {
+        let clock = ContinuousClock()
+        let deadline = clock.now + limit
+        while clock.now < deadline, !Task.isCancelled {
+            let transport = await pool.transport(for: host)
+            do {
+                try await transport.connect()
+                return nil
+            } catch let error as TransportError where error.isPermanent {
+                await pool.discard(host.name)
+                return error.message
+            } catch {
+                await pool.discard(host.name)
+                try? await Task.sleep(for: .seconds(1))
+            }
+        }
+        return nil
     }
 
     func record(_ job: BuildJob, _ state: JobState, host: String? = nil, attempts: Int = 0, wheel: String? = nil, detail: String? = nil) -> JobRecord {

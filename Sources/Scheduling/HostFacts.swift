@@ -11,9 +11,14 @@ public struct HostFacts: Sendable, Hashable, Codable {
     public var canProvisionPython: Bool
     /// The version of the host's GCC, or `nil` when none was found.
     public var gccVersion: PEP440Version?
+    /// Set when the probe failed for a reason retrying cannot fix (host key mismatch, refused
+    /// keys…): the scheduler takes the host out of the run with this reason and ignores the rest.
+    public var refusal: String?
 
     /// Creates probe facts.
-    public init(pythons: Set<PythonVersion> = [], canProvisionPython: Bool = false, gccVersion: PEP440Version? = nil) {
+    public init(pythons: Set<PythonVersion> = [], canProvisionPython: Bool = false, gccVersion: PEP440Version? = nil,
+                refusal: String? = nil) {
         self.pythons = pythons; self.canProvisionPython = canProvisionPython; self.gccVersion = gccVersion
+        self.refusal = refusal
     }
 }

@@ -10,6 +10,10 @@ public enum JobOutcome: Sendable, Hashable, Codable, CustomStringConvertible {
     /// The host could not be reached or the connection was lost: the job goes elsewhere and the
     /// host is quarantined.
     case hostFailed(String)
+    /// The host refused the coordinator for a reason retrying cannot fix (a host key that
+    /// differs from known_hosts, a revoked key, keys the server refuses, a bad SSH
+    /// configuration): the job goes elsewhere and the host is taken out of the run at once.
+    case hostRefused(String)
     /// The attempt was stopped because the run was cancelled.
     case cancelled
 
@@ -20,6 +24,7 @@ public enum JobOutcome: Sendable, Hashable, Codable, CustomStringConvertible {
         case .succeeded: "succeeded"
         case let .buildFailed(m): "build failed: \(m)"
         case let .hostFailed(m): "host failure: \(m)"
+        case let .hostRefused(m): "host refused: \(m)"
         case .cancelled: "cancelled"
         }
     }
@@ -36,6 +41,8 @@ public enum JobRunnerError: Error, Sendable, Hashable, CustomStringConvertible {
     case connectionLost(String)
     /// The build ran and failed.
     case buildFailed(String)
+    /// The host refused the connection for good (see ``JobOutcome/hostRefused(_:)``).
+    case hostRefused(String)
 
     /// A lowercase, human-readable description.
 
@@ -44,6 +51,7 @@ public enum JobRunnerError: Error, Sendable, Hashable, CustomStringConvertible {
         case let .hostUnreachable(m): "host unreachable: \(m)"
         case let .connectionLost(m): "connection lost: \(m)"
         case let .buildFailed(m): "build failed: \(m)"
+        case let .hostRefused(m): "host refused: \(m)"
         }
     }
 
@@ -53,6 +61,7 @@ public enum JobRunnerError: Error, Sendable, Hashable, CustomStringConvertible {
         case let .hostUnreachable(m): .hostFailed("unreachable: \(m)")
         case let .connectionLost(m): .hostFailed("connection lost: \(m)")
         case let .buildFailed(m): .buildFailed(m)
+        case let .hostRefused(m): .hostRefused(m)
         }
     }
 }
@@ -71,11 +80,29 @@ public protocol JobRunner: Sendable {
     ///
     /// The default says yes, so that the host is retried with its next job.
     func checkHealth(of host: Host) async -> Bool
+
+    /// Like ``checkHealth(of:)``, and can also say that the host refuses the coordinator for a
+    /// reason retrying cannot fix (the scheduler then takes it out of the run). The default asks
+    /// ``checkHealth(of:)``.
+    func healthCheck(of host: Host) async -> HealthCheckResult
+}
+
+/// What a health check of a quarantined host found.
+public enum HealthCheckResult: Sendable, Hashable {
+    /// Reachable again.
+    case healthy
+    /// Still not usable; try again later.
+    case unhealthy
+    /// Refuses the coordinator for good (host key, authentication): take it out of the run.
+    case refused(String)
 }
 
 extension JobRunner {
     /// Says the host is healthy: it is then retried with real work.
     public func checkHealth(of host: Host) async -> Bool { true }
+
+    /// ``checkHealth(of:)`` as a ``HealthCheckResult``.
+    public func healthCheck(of host: Host) async -> HealthCheckResult { await checkHealth(of: host) ? .healthy : .unhealthy }
 }
 
 extension JobOutcome {
