@@ -3,6 +3,7 @@ import AsyncHTTPClient
 import Foundation
 import NIOCore
 import NIOHTTP1
+import NIOSSL
 
 /// A response whose body has been read (up to a limit).
 struct HTTPReply: Sendable {
@@ -55,11 +56,33 @@ public final class HTTPTransport: Sendable {
 
     /// Creates a transport; `requestTimeout` bounds each whole request (uploads of large wheels
     /// need minutes on slow links).
-    public init(requestTimeout: Duration = .seconds(3600), userAgent: String = "wheelfarm/0.1") {
+    public convenience init(requestTimeout: Duration = .seconds(3600), userAgent: String = "wheelfarm/0.1") {
+        self.init(requestTimeout: requestTimeout, userAgent: userAgent, trustRoots: nil)
+    }
+
+    /// Creates a transport that trusts only the certificate authorities in the PEM bundle at
+    /// `caBundle` (twine's `--cert`), e.g. a private index's own CA.
+    public convenience init(caBundle: String, requestTimeout: Duration = .seconds(3600), userAgent: String = "wheelfarm/0.1") throws(PublishingError) {
+        let certificates: [NIOSSLCertificate]
+        do {
+            certificates = try NIOSSLCertificate.fromPEMFile(caBundle)
+        } catch {
+            throw .fileAccess(path: caBundle, problem: "cannot read it as a PEM bundle of CA certificates (\(error))")
+        }
+        guard !certificates.isEmpty else { throw .fileAccess(path: caBundle, problem: "it holds no PEM certificate") }
+        self.init(requestTimeout: requestTimeout, userAgent: userAgent, trustRoots: .certificates(certificates))
+    }
+
+    private init(requestTimeout: Duration, userAgent: String, trustRoots: NIOSSLTrustRoots?) {
         var configuration = HTTPClient.Configuration(
             redirectConfiguration: .disallow,
             timeout: .init(connect: .seconds(15), read: .seconds(300)))
         configuration.httpVersion = .automatic
+        if let trustRoots {
+            var tls = TLSConfiguration.makeClientConfiguration()
+            tls.trustRoots = trustRoots
+            configuration.tlsConfiguration = tls
+        }
         client = HTTPClient(eventLoopGroupProvider: .singleton, configuration: configuration)
         self.userAgent = userAgent
         let (seconds, attoseconds) = requestTimeout.components
