@@ -218,7 +218,8 @@ struct SSHConfigEvaluator {
                     report(file.displayPath, line.number, "include", "too many nested Include levels (more than \(Self.maxDepth)), as OpenSSH refuses")
                     continue
                 }
-                let display = paths.count == 1 && !displayBase.contains("*") && !displayBase.contains("?") ? displayBase : path
+                var display = paths.count == 1 && !displayBase.contains("*") && !displayBase.contains("?") ? displayBase : path
+                if display.hasPrefix(context.home + "/") { display = "~" + display.dropFirst(context.home.count) }
                 let included = SSHConfigFile(displayPath: display, path: path, isUserConfig: file.isUserConfig,
                                              checkPermissions: true, required: false)
                 read(included, active: &active, neverMatch: !outerActive, depth: depth + 1, stack: chain)
