@@ -204,6 +204,33 @@ struct SSHConfigFarmTests {
         }
     }
 
+    @Test("IdentitiesOnly: agent keys that belong to no identity file are not offered")
+    func identitiesOnly() async throws {
+        try await SSHTestFarm.withFarm([SimulatedHost(name: "builder")]) { farm in
+            let f = farm.files("builder")
+            let stranger = try farm.generateKey("stranger_ed25519")
+            let agent = try farm.startAgent(keys: [farm.clientKeyPath])
+            let config = farm.directory.appendingPathComponent("ssh_config").path
+            func configure(_ only: String) throws {
+                try write("Host builder\n  HostName \(f.address)\n  Port \(f.port)\n  User root\n  IdentityFile \(stranger)\n  IdentitiesOnly \(only)\n  UserKnownHostsFile \(farm.knownHostsPath)\n", to: config)
+            }
+            var opts = options(config, home: farm.directory)
+            opts.agentSocket = agent.socketPath
+            try configure("no")
+            let withAgent = SSHTransport(host: aliasHost("builder"), settings: SSHSettings(origins: [:]), options: opts, logger: testLogger)
+            try await withAgent.connect()
+            #expect(await withAgent.lastConnection?.authenticatedBy.hasPrefix("ssh-agent key") == true)
+            await withAgent.close()
+
+            try configure("yes")
+            let only = SSHTransport(host: aliasHost("builder"), settings: SSHSettings(origins: [:]), options: opts, logger: testLogger)
+            let error = await transportError { try await only.connect() }
+            #expect(error?.kind == .authentication)
+            #expect(error?.message.contains("skipped, IdentitiesOnly is set and no identity file holds it") == true, "\(String(describing: error))")
+            #expect(error?.message.contains("identity file '\(stranger)': refused by the server") == true, "\(String(describing: error))")
+        }
+    }
+
     @Test("identity files: the default one is found after the agent; one others can read is skipped as OpenSSH skips it")
     func defaultIdentityAndPermissions() async throws {
         try await SSHTestFarm.withFarm([SimulatedHost(name: "builder")]) { farm in

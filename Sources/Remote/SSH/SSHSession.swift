@@ -328,9 +328,9 @@ final class SSHSession: @unchecked Sendable {
         if target.keepaliveInterval > 0 {
             libssh2_keepalive_config(session, 1, UInt32(target.keepaliveInterval))
             nextKeepalive = ContinuousClock.now + .seconds(target.keepaliveInterval)
-            // Unacknowledged data (keepalives included) fails the socket after three intervals
-            // (a tunnel's socket is not TCP: the option does not apply there).
-            var userTimeout = UInt32(target.keepaliveInterval * 3 * 1000)
+            // Unacknowledged data (keepalives included) fails the socket after ServerAliveCountMax
+            // intervals (a tunnel's socket is not TCP: the option does not apply there).
+            var userTimeout = UInt32(target.keepaliveInterval * target.keepaliveCountMax * 1000)
             _ = setsockopt(socketFD, Int32(IPPROTO_TCP), TCP_USER_TIMEOUT, &userTimeout, socklen_t(MemoryLayout<UInt32>.size))
         }
         logger.debug("ssh session ready", metadata: ["host": "\(host.name)", "auth": "\(authenticatedBy)"])

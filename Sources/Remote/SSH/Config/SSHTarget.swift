@@ -95,6 +95,8 @@ public struct SSHTarget: Sendable, Hashable {
     public var connectTimeout: Double
     /// Seconds between keepalives; 0 for none.
     public var keepaliveInterval: Int
+    /// Keepalives that may go unanswered before the connection counts as lost (`ServerAliveCountMax`).
+    public var keepaliveCountMax: Int = 3
     /// A key pinned in the inventory (`host_key`), build hosts only.
     public var pinnedHostKey: String?
     /// The environment variable holding the identity files' passphrase, build hosts only.

@@ -217,6 +217,8 @@ private struct Resolver {
         } else {
             origins["serveraliveinterval"] = .builtIn("\(keepalive) s (OpenSSH's default is 0, none)")
         }
+        var countMax = 3
+        if let v = config["serveralivecountmax"], let n = Int(v.first), n > 0 { countMax = n; origins["serveralivecountmax"] = v.origin }
         if let v = config["hostkeyalias"] { origins["hostkeyalias"] = v.origin }
         if let v = config["proxycommand"], v.rest.lowercased() != "none" {
             if case let .sshConfig(file, line) = v.origin {
@@ -245,8 +247,8 @@ private struct Resolver {
                          hostKeyAlias: config["hostkeyalias"]?.first,
                          hashKnownHosts: ["yes", "true"].contains(config["hashknownhosts"]?.first.lowercased() ?? "no"),
                          hostKeyChecking: checking,
-                         connectTimeout: timeout, keepaliveInterval: keepalive, pinnedHostKey: nil, passphraseEnv: nil,
-                         jumps: jumps, origins: origins, notes: notes)
+                         connectTimeout: timeout, keepaliveInterval: keepalive, keepaliveCountMax: countMax,
+                         pinnedHostKey: nil, passphraseEnv: nil, jumps: jumps, origins: origins, notes: notes)
     }
 
     /// The bastions to reach `last` through (its own first), then `last` itself; `before` are the
@@ -305,7 +307,7 @@ private struct Resolver {
         let significant = ["hostkeyalgorithms", "pubkeyacceptedalgorithms", "kexalgorithms", "ciphers", "macs",
                            "certificatefile", "bindaddress", "bindinterface", "addressfamily", "canonicalizehostname",
                            "checkhostip", "preferredauthentications", "revokedhostkeys", "knownhostscommand",
-                           "connectionattempts", "serveralivecountmax", "pkcs11provider", "securitykeyprovider",
+                           "connectionattempts", "pkcs11provider", "securitykeyprovider",
                            "controlmaster", "controlpath", "batchmode", "updatehostkeys", "verifyhostkeydns"]
         var out: [String] = []
         for key in significant {
