@@ -23,7 +23,7 @@ struct PlanCommand: AsyncParsableCommand {
     @OptionGroup(title: "Output") var output: OutputOptions
 
     func run() async throws {
-        let inventory = try inventoryOptions.load()
+        let inventory = try inventoryOptions.load(checkingSSH: false)
         let (recipe, jobs) = try selection.jobs()
         let analysis = PlanAnalysis(jobs: jobs, hosts: inventory.hosts)
         if output.json {

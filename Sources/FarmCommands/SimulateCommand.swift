@@ -80,7 +80,7 @@ struct SimulateCommand: AsyncParsableCommand {
     }
 
     func run() async throws {
-        let inventory = try inventoryOptions.load()
+        let inventory = try inventoryOptions.load(checkingSSH: false)
         let (recipe, jobs) = try selection.jobs()
         let scenario = try makeScenario(inventory: inventory, recipe: recipe, jobs: jobs)
         let result = Simulator.run(scenario)

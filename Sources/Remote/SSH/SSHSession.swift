@@ -78,7 +78,7 @@ final class SSHSession: @unchecked Sendable {
 
     /// True while the session can take more operations.
     var isUsable: Bool {
-        !broken.load(ordering: .relaxed) && !closed.load(ordering: .relaxed) && bastions.allSatisfy { !$0.closed.load(ordering: .relaxed) }
+        !broken.load(ordering: .relaxed) && !closed.load(ordering: .relaxed) && bastions.allSatisfy(\.isUsable)
     }
 
     /// Connects (through the target's bastions, if any), verifies each host key and
