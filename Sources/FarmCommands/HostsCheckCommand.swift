@@ -9,10 +9,12 @@ struct HostsCheckCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "check", abstract: "Connect to every host: reachability, host key, login and round-trip time.",
         discussion: """
-        Hosts are checked in parallel (at most --parallel at a time). SSH hosts are verified against
-        the inventory's known_hosts and pinned keys (host_key_checking: strict refuses unknown keys;
-        accept-new records them) and authenticated with ssh-agent, then the inventory's identity
-        file. Exit status 1 when any host fails, 2 when the inventory is invalid.
+        Hosts are checked in parallel (at most --parallel at a time). SSH settings come from the
+        inventory, then ssh_config (~/.ssh/config, /etc/ssh/ssh_config), then the defaults;
+        --json lists every effective value with its source, file and line. Host keys are checked
+        against known_hosts as OpenSSH reads it and the pinned keys (strict refuses unknown keys;
+        accept-new records them); logins use ssh-agent, then the identity files. Exit status 1
+        when any host fails, 2 when the inventory or an SSH configuration is invalid.
         """)
 
     @OptionGroup(title: "Inventory") var inventoryOptions: InventoryOptions

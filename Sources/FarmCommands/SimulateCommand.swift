@@ -87,7 +87,7 @@ struct SimulateCommand: AsyncParsableCommand {
     }
 
     func run() async throws {
-        let inventory = try inventoryOptions.load()
+        let inventory = try inventoryOptions.load(checkingSSH: false)
         let (recipe, jobs) = try selection.jobs()
         var scenario = try makeScenario(inventory: inventory, recipe: recipe, jobs: jobs)
         let history = DurationHistory.load(distDir: distDir, inventory: inventory, baseMinutes: scenario.durations.baseMinutes)

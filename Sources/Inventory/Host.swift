@@ -47,17 +47,26 @@ public struct Host: Sendable, Hashable, Codable {
     public var hostKey: String?
     /// The directory on the host where agents, builds and caches live.
     public var workDir: String
+    /// Bastions to connect through, in OpenSSH's `ProxyJump` form (`[user@]host[:port],…`, or
+    /// `none`); `nil` leaves it to ssh_config.
+    public var proxyJump: String?
+    /// Where the inventory set each of this host's SSH values (`address`, `port`, `user`,
+    /// `identity_file`, `proxy_jump`), as `file:line`. A key missing here was left out of the
+    /// inventory, so ssh_config may supply it. `nil` for hosts built in code: every value they
+    /// carry counts as set.
+    public var sshOrigins: [String: String]?
 
     public init(name: String, address: String? = nil, port: Int = 22, user: String? = nil,
                 identityFile: String? = nil, passphraseEnv: String? = nil, connection: Connection = .ssh,
                 arch: Arch, capabilities: Set<Capability> = [], reserved: Set<Capability> = [],
                 slots: Int = 1, maxJobs: Int? = nil, speed: Double = 1.0, labels: Set<String> = [],
-                drain: Bool = false, hostKey: String? = nil, workDir: String = Host.defaultWorkDir) {
+                drain: Bool = false, hostKey: String? = nil, workDir: String = Host.defaultWorkDir,
+                proxyJump: String? = nil, sshOrigins: [String: String]? = nil) {
         self.name = name; self.address = address ?? name; self.port = port; self.user = user
         self.identityFile = identityFile; self.passphraseEnv = passphraseEnv; self.connection = connection
         self.arch = arch; self.capabilities = capabilities; self.reserved = reserved; self.slots = slots
         self.maxJobs = maxJobs; self.speed = speed; self.labels = labels; self.drain = drain
-        self.hostKey = hostKey; self.workDir = workDir
+        self.hostKey = hostKey; self.workDir = workDir; self.proxyJump = proxyJump; self.sshOrigins = sshOrigins
     }
 
     /// The work directory used when the inventory names none.

@@ -34,10 +34,19 @@ public struct SSHSettings: Sendable, Hashable, Codable {
     public var connectTimeout: Double
     /// Seconds between keepalive messages; 0 turns keepalive off.
     public var keepaliveInterval: Int
+    /// The OpenSSH client configuration to apply, like `ssh -F`: a path, or `none` for no
+    /// configuration at all; `nil` reads `~/.ssh/config` and then `/etc/ssh/ssh_config`, as `ssh` does.
+    public var sshConfig: String?
+    /// Where the inventory set each of these values (`known_hosts`, `host_key_checking`,
+    /// `connect_timeout`, `keepalive`, `ssh_config`), as `file:line`. A key missing here was left
+    /// out, so ssh_config may supply it. `nil` for settings built in code: every value counts as set.
+    public var origins: [String: String]?
 
     public init(knownHosts: String = "~/.ssh/known_hosts", hostKeyChecking: HostKeyChecking = .strict,
-                connectTimeout: Double = 10, keepaliveInterval: Int = 30) {
+                connectTimeout: Double = 10, keepaliveInterval: Int = 30, sshConfig: String? = nil,
+                origins: [String: String]? = nil) {
         self.knownHosts = knownHosts; self.hostKeyChecking = hostKeyChecking
         self.connectTimeout = connectTimeout; self.keepaliveInterval = keepaliveInterval
+        self.sshConfig = sshConfig; self.origins = origins
     }
 }

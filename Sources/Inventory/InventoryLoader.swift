@@ -11,14 +11,14 @@ public enum InventoryLoader {
     /// Keys a host may set.
     public static let hostKeys = [
         "address", "port", "user", "identity_file", "passphrase_env", "connection", "arch", "capabilities",
-        "reserved", "slots", "max_jobs", "speed", "labels", "drain", "host_key", "work_dir", "groups",
+        "reserved", "slots", "max_jobs", "speed", "labels", "drain", "host_key", "work_dir", "groups", "proxy_jump",
     ]
     /// Keys `defaults` may set.
     public static let defaultKeys = hostKeys.filter { !["address", "host_key", "groups"].contains($0) }
     /// Keys a group may set.
     public static let groupKeys = defaultKeys + ["hosts"]
     static let topKeys = ["ssh", "defaults", "groups", "hosts"]
-    static let sshKeys = ["known_hosts", "host_key_checking", "connect_timeout", "keepalive"]
+    static let sshKeys = ["known_hosts", "host_key_checking", "connect_timeout", "keepalive", "ssh_config"]
 
     /// Loads the inventory at `path`, throwing a ``ConfigurationError`` listing every problem.
     public static func load(path: String, environment: LoaderEnvironment = .live) throws(ConfigurationError) -> Inventory {
@@ -66,7 +66,7 @@ public enum InventoryLoader {
         var defaults = Layer()
         var groups: [(name: String, line: Int, layer: Layer, members: [(String, YAMLValue)])] = []
         var hostEntries: [(name: String, line: Int, column: Int, value: YAMLValue)] = []
-        var ssh = SSHSettings()
+        var ssh = SSHSettings(origins: [:])
         var sawHosts = false
 
         for (key, value) in collector.entries(root, allowed: topKeys) {
@@ -146,9 +146,11 @@ public enum InventoryLoader {
     }
 
     private static func readSSH(_ value: YAMLValue, collector: DiagnosticCollector) -> SSHSettings {
-        var s = SSHSettings()
+        var s = SSHSettings(origins: [:])
         for (key, v) in collector.entries(value, allowed: sshKeys) {
+            s.origins?[key] = "\(collector.file):\(v.line)"
             switch key {
+            case "ssh_config": if let t = collector.string(v) { s.sshConfig = t }
             case "known_hosts": if let t = collector.string(v) { s.knownHosts = t }
             case "host_key_checking":
                 guard let t = collector.string(v) else { continue }
@@ -250,13 +252,22 @@ public enum InventoryLoader {
             }
         }
         let workDir = last("work_dir").flatMap(collector.string) ?? Host.defaultWorkDir
+        let proxyJump = last("proxy_jump").flatMap(collector.string)
+        if let v = last("proxy_jump"), let spec = proxyJump, spec.isEmpty || spec.contains(where: { $0 == " " || $0 == "\t" }) {
+            collector.report(v, "expected OpenSSH's ProxyJump form '[user@]host[:port][,…]' without spaces, or 'none', found '\(spec)'")
+        }
+        // Where each SSH value was written: keys left out may come from ssh_config.
+        var sshOrigins: [String: String] = [:]
+        for key in ["address", "port", "user", "identity_file", "proxy_jump"] {
+            if let v = last(key) { sshOrigins[key] = "\(collector.file):\(v.line)" }
+        }
         let labels = Set(all("labels").map(\.0))
 
         guard collector.reportCount == before, let arch else { return nil }
         return Host(name: name, address: address, port: port, user: user, identityFile: identityFile,
                     passphraseEnv: passphraseEnv, connection: connection, arch: arch, capabilities: caps,
                     reserved: reserved, slots: slots, maxJobs: maxJobs, speed: speed, labels: labels, drain: drain,
-                    hostKey: hostKey, workDir: workDir)
+                    hostKey: hostKey, workDir: workDir, proxyJump: proxyJump, sshOrigins: sshOrigins)
     }
 }
 

@@ -32,8 +32,10 @@ public struct CredentialSources: Sendable {
         let path = envFilePath ?? (FileManager.default.fileExists(atPath: ".env") ? ".env" : nil)
         let vars = try path.map { try EnvFile.load(path: $0) } ?? [:]
         let home = environment["HOME"] ?? NSHomeDirectory()
-        return CredentialSources(environment: environment, envFile: vars, envFilePath: path,
-                                 pypircPath: (home as NSString).appendingPathComponent(".pypirc"))
+        let pypirc = (home as NSString).appendingPathComponent(".pypirc")
+        // A malformed file stops here, before anything is built or sent.
+        _ = try PyPIRC.load(path: pypirc)
+        return CredentialSources(environment: environment, envFile: vars, envFilePath: path, pypircPath: pypirc)
     }
 
     /// `TWINE_REPOSITORY_URL` from the environment or the `.env` file.
@@ -42,7 +44,7 @@ public struct CredentialSources: Sendable {
     }
 
     /// A variable from the environment, else from the `.env` file, with where it came from.
-    func lookup(_ name: String) -> (value: String, source: String)? {
+    public func lookup(_ name: String) -> (value: String, source: String)? {
         if let v = environment[name], !v.isEmpty { return (v, "environment variable \(name)") }
         if let v = envFile[name], !v.isEmpty { return (v, "\(name) in '\(envFilePath ?? ".env")'") }
         return nil
@@ -60,60 +62,75 @@ public enum CredentialResolver {
         return parts.indices.map { "PYPI_TOKEN_" + parts[$0...].joined(separator: "_") }
     }
 
-    /// Credentials for uploading `project` to `index`.
+    /// Credentials for uploading `project` to `index`, from the environment, the `.env` file and
+    /// `~/.pypirc` (see ``configuredCredentials(for:project:sources:repository:)``); throws
+    /// ``PublishingError/missingCredentials(destination:looked:)`` listing every place looked.
+    public static func indexCredentials(for index: PackageIndex, project: String?,
+                                        sources: CredentialSources) throws -> IndexCredentials {
+        let (found, looked) = try configuredCredentials(for: index, project: project, sources: sources)
+        if let found { return found }
+        throw PublishingError.missingCredentials(destination: index.uploadURL, looked: looked)
+    }
+
+    /// Credentials configured for uploading `project` to `index`, and every place looked.
     ///
     /// Order (first found wins); the environment is searched before the `.env` file for each name:
     /// 1. `PYPI_TOKEN_<PACKAGE>` (see ``perPackageTokenVariables(project:)``);
     /// 2. `PYPI_API_TOKEN`, then `PYPI_TOKEN` (username `__token__`);
     /// 3. `TWINE_PASSWORD` with `TWINE_USERNAME` (default `__token__`);
-    /// 4. the `.pypirc` section whose `repository` is the upload URL (`[pypi]`/`[testpypi]` for
-    ///    PyPI/TestPyPI when they name no repository).
+    /// 4. the `.pypirc` repository: `repository` when one was chosen by name (`--repository`,
+    ///    `TWINE_REPOSITORY`), else the listed section whose `repository` is the upload URL
+    ///    (`[pypi]`/`[testpypi]` for PyPI/TestPyPI when they name no repository); its username
+    ///    defaults to `__token__`, and `[server-login]` fills in what a section lacks.
     ///
     /// A value starting with `pypi-` (PyPI's token format) is sent only to PyPI and TestPyPI; for
-    /// other indexes such a value is passed over, so a PyPI token never reaches a private index.
-    public static func indexCredentials(for index: PackageIndex, project: String?,
-                                        sources: CredentialSources) throws -> IndexCredentials {
+    /// other indexes such a value is passed over (and the list of places looked says so), so a
+    /// PyPI token never reaches a private index.
+    public static func configuredCredentials(for index: PackageIndex, project: String?, sources: CredentialSources,
+                                             repository: PyPIRC.Repository? = nil) throws -> (IndexCredentials?, looked: [String]) {
         let isPyPI = index.jsonAPIURL != nil
         var looked: [String] = []
         func usable(_ value: String) -> Bool { isPyPI || !value.hasPrefix("pypi-") }
+        func withheld(_ name: String, _ source: String) -> String {
+            "\(name) (found in \(source), but it holds a PyPI token ('pypi-…'), which is never sent to another index)"
+        }
 
-        // A PyPI token found for another index is withheld, and the error says so: "looked in
-        // PYPI_API_TOKEN" alone would send the user looking for a variable that is set.
-        let withheld = " (set, but it holds a PyPI token ('pypi-…'), which is only ever sent to PyPI and TestPyPI: withheld)"
         var tokenNames = project.map(perPackageTokenVariables(project:)) ?? []
         tokenNames += ["PYPI_API_TOKEN", "PYPI_TOKEN"]
         for name in tokenNames {
             guard let found = sources.lookup(name) else { looked.append(name); continue }
-            if usable(found.value) { return .token(try Secret.validated(found.value, source: found.source), source: found.source) }
-            looked.append(name + withheld)
+            if usable(found.value) { return (.token(try Secret.validated(found.value, source: found.source), source: found.source), looked) }
+            looked.append(withheld(name, found.source))
         }
         if let password = sources.lookup("TWINE_PASSWORD") {
             if usable(password.value) {
                 let username = sources.lookup("TWINE_USERNAME")?.value ?? "__token__"
-                return IndexCredentials(username: username, password: try Secret.validated(password.value, source: password.source), source: password.source)
+                return (IndexCredentials(username: username, password: try Secret.validated(password.value, source: password.source), source: password.source), looked)
             }
-            looked.append("TWINE_USERNAME/TWINE_PASSWORD" + withheld)
+            looked.append(withheld("TWINE_PASSWORD", password.source))
         } else {
             looked.append("TWINE_USERNAME/TWINE_PASSWORD")
         }
-        if let path = sources.pypircPath {
-            if let found = try PyPIRC.credentials(path: path, for: index) {
-                if usable(found.password.withRevealed { $0 }) { return found }
-                looked.append("'\(path)'" + withheld)
-            } else {
-                looked.append("'\(path)'")
+        var repo = repository
+        if repo == nil, let path = sources.pypircPath, let file = try PyPIRC.load(path: path) {
+            repo = file.repository(forUploadURL: index.uploadURL)
+        }
+        if let repo, let password = repo.password {
+            let origin = repo.passwordOrigin ?? repo.origin
+            if password.withRevealed(usable) {
+                return (IndexCredentials(username: repo.username ?? "__token__", password: password, source: origin), looked)
             }
+            looked.append(withheld("the password", origin))
+        } else if let path = sources.pypircPath {
+            looked.append(repo.map { "'\(path)' (section [\($0.name)] has no password)" } ?? "'\(path)'")
         }
         if let envPath = sources.envFilePath { looked.append("'\(envPath)'") }
-        throw PublishingError.missingCredentials(destination: index.uploadURL, looked: looked)
+        return (nil, looked)
     }
 
-    /// The GitHub token: `GH_TOKEN`, then `GITHUB_TOKEN` (environment first, then `.env`).
+    /// The token for github.com: `GH_TOKEN`, then `GITHUB_TOKEN` (environment first, then `.env`).
     public static func gitHubToken(sources: CredentialSources) throws -> (token: Secret, source: String) {
-        for name in ["GH_TOKEN", "GITHUB_TOKEN"] {
-            if let found = sources.lookup(name) { return (try Secret.validated(found.value, source: found.source), found.source) }
-        }
-        throw PublishingError.missingCredentials(destination: "GitHub", looked: ["GH_TOKEN", "GITHUB_TOKEN"] + (sources.envFilePath.map { ["'\($0)'"] } ?? []))
+        try GitHubInstance.dotCom.token(sources: sources, repository: nil)
     }
 }
 
@@ -157,37 +174,5 @@ public enum EnvFile {
             out[name] = value
         }
         return out
-    }
-}
-
-/// `~/.pypirc`, the INI file twine reads. Parsed by hand: a dozen lines of INI, and no kept Swift
-/// package reads INI files.
-enum PyPIRC {
-    static func credentials(path: String, for index: PackageIndex) throws -> IndexCredentials? {
-        guard let data = FileManager.default.contents(atPath: path) else { return nil }
-        var sections: [(name: String, values: [String: String])] = []
-        for raw in String(decoding: data, as: UTF8.self).split(separator: "\n") {
-            let line = raw.trimmingCharacters(in: .whitespacesAndNewlines)
-            if line.isEmpty || line.hasPrefix("#") || line.hasPrefix(";") { continue }
-            if line.hasPrefix("["), line.hasSuffix("]") {
-                sections.append((String(line.dropFirst().dropLast()).trimmingCharacters(in: .whitespaces), [:])); continue
-            }
-            guard !sections.isEmpty, let sep = line.firstIndex(where: { $0 == "=" || $0 == ":" }) else { continue }
-            let key = line[..<sep].trimmingCharacters(in: .whitespaces).lowercased()
-            sections[sections.count - 1].values[key] = line[line.index(after: sep)...].trimmingCharacters(in: .whitespaces)
-        }
-        func normalised(_ url: String) -> String {
-            var u = url.lowercased(); while u.hasSuffix("/") { u.removeLast() }; return u
-        }
-        let target = normalised(index.uploadURL)
-        let defaults = ["pypi": PackageIndex.pypiUploadURL, "testpypi": PackageIndex.testPyPIUploadURL]
-        for (name, values) in sections where name != "distutils" {
-            let repository = values["repository"] ?? defaults[name]
-            guard let repository, normalised(repository) == target, let password = values["password"] else { continue }
-            let source = "section [\(name)] of '\(path)'"
-            return IndexCredentials(username: values["username"] ?? "__token__", password: try Secret.validated(password, source: source),
-                                    source: source)
-        }
-        return nil
     }
 }

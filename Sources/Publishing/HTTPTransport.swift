@@ -3,6 +3,7 @@ import AsyncHTTPClient
 import Foundation
 import NIOCore
 import NIOHTTP1
+import NIOSSL
 import Synchronization
 
 /// A response whose body has been read (up to a limit).
@@ -60,11 +61,33 @@ public final class HTTPTransport: Sendable {
     public let limits: HTTPLimits
 
     /// Creates a transport held to `limits`.
-    public init(limits: HTTPLimits = HTTPLimits(), userAgent: String = "wheelfarm/0.1") {
+    public convenience init(limits: HTTPLimits = HTTPLimits(), userAgent: String = "wheelfarm/0.1") {
+        self.init(limits: limits, userAgent: userAgent, trustRoots: nil)
+    }
+
+    /// Creates a transport that trusts only the certificate authorities in the PEM bundle at
+    /// `caBundle` (twine's `--cert`), e.g. a private index's own CA.
+    public convenience init(caBundle: String, limits: HTTPLimits = HTTPLimits(), userAgent: String = "wheelfarm/0.1") throws(PublishingError) {
+        let certificates: [NIOSSLCertificate]
+        do {
+            certificates = try NIOSSLCertificate.fromPEMFile(caBundle)
+        } catch {
+            throw .fileAccess(path: caBundle, problem: "cannot read it as a PEM bundle of CA certificates (\(error))")
+        }
+        guard !certificates.isEmpty else { throw .fileAccess(path: caBundle, problem: "it holds no PEM certificate") }
+        self.init(limits: limits, userAgent: userAgent, trustRoots: .certificates(certificates))
+    }
+
+    private init(limits: HTTPLimits, userAgent: String, trustRoots: NIOSSLTrustRoots?) {
         var configuration = HTTPClient.Configuration(
             redirectConfiguration: .disallow,
             timeout: .init(connect: limits.connectTimeout.timeAmount, read: limits.idleTimeout.timeAmount))
         configuration.httpVersion = .automatic
+        if let trustRoots {
+            var tls = TLSConfiguration.makeClientConfiguration()
+            tls.trustRoots = trustRoots
+            configuration.tlsConfiguration = tls
+        }
         client = HTTPClient(eventLoopGroupProvider: .singleton, configuration: configuration)
         self.userAgent = userAgent
         self.limits = limits

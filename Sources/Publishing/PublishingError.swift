@@ -11,6 +11,10 @@ public enum PublishingError: Error, Sendable, Equatable, CustomStringConvertible
     case fileAccess(path: String, problem: String)
     /// No credentials were found for an index or for GitHub.
     case missingCredentials(destination: String, looked: [String])
+    /// No token was found for a GitHub instance.
+    case missingGitHubToken(host: String, looked: [String], repository: String?)
+    /// A Trusted Publishing exchange failed; `serverMessage` quotes the answering service.
+    case trustedPublishingFailed(step: String, url: String, status: Int, serverMessage: String)
     /// A `.env` file is readable by other users.
     case insecureEnvFile(path: String, mode: String)
     /// A credentials file could not be parsed.
@@ -46,6 +50,13 @@ public enum PublishingError: Error, Sendable, Equatable, CustomStringConvertible
             return "cannot access '\(path)': \(problem)"
         case let .missingCredentials(destination, looked):
             return "no credentials for '\(destination)': looked in \(looked.joined(separator: ", ")); set one of them (API tokens use username '__token__')"
+        case let .missingGitHubToken(host, looked, repository):
+            let scope = repository.map { " with 'contents: write' on \($0)" } ?? " with 'contents: write' on the repository"
+            let variable = looked.first ?? "GH_TOKEN"
+            return "no GitHub token for '\(host)': looked in \(looked.joined(separator: ", ")); create a token\(scope) and set \(variable), or pass --skip-github"
+        case let .trustedPublishingFailed(step, url, status, message):
+            let said = message.isEmpty ? "" : "; it said: '\(message)'"
+            return "Trusted Publishing failed while \(step): '\(url)' answered \(status == 0 ? "nothing" : String(status))\(said)"
         case let .insecureEnvFile(path, mode):
             return "refusing to read '\(path)': its mode is \(mode), expected 0600 or stricter because it holds credentials; run 'chmod 600 \(path)'"
         case let .malformedCredentialsFile(path, line, problem):

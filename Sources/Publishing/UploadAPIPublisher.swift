@@ -18,6 +18,8 @@ public struct UploadAPIPublisher: WheelPublisher {
     /// The index.
     public let index: PackageIndex
     private let credentials: IndexCredentials?
+    /// Obtains credentials just before an upload (short-lived Trusted Publishing tokens).
+    private let credentialProvider: (@Sendable () async throws -> IndexCredentials)?
     private let transport: HTTPTransport
     private let retry: RetryPolicy
     private let logger: Logger
@@ -29,6 +31,15 @@ public struct UploadAPIPublisher: WheelPublisher {
     public init(index: PackageIndex, credentials: IndexCredentials?, transport: HTTPTransport,
                 retry: RetryPolicy = RetryPolicy(), logger: Logger) {
         self.index = index; self.credentials = credentials; self.transport = transport
+        self.retry = retry; self.logger = logger; self.credentialProvider = nil
+    }
+
+    /// Creates a publisher whose credentials `provider` obtains just before each upload (a
+    /// Trusted Publishing token is minted then, since it expires after 15 minutes); listings are
+    /// read anonymously.
+    public init(index: PackageIndex, credentialProvider provider: @escaping @Sendable () async throws -> IndexCredentials,
+                transport: HTTPTransport, retry: RetryPolicy = RetryPolicy(), logger: Logger) {
+        self.index = index; self.credentials = nil; self.credentialProvider = provider; self.transport = transport
         self.retry = retry; self.logger = logger
     }
 
@@ -57,7 +68,9 @@ public struct UploadAPIPublisher: WheelPublisher {
             break
         }
         if dryRun { return .wouldUpload }
-        guard let credentials else {
+        var obtained = credentials
+        if obtained == nil, let credentialProvider { obtained = try await credentialProvider() }
+        guard let credentials = obtained else {
             throw PublishingError.missingCredentials(destination: destination, looked: ["the caller's configuration"])
         }
 

@@ -40,6 +40,7 @@ public final class ProgressDisplay: Sendable {
         var queued = 0, finished = 0, failed = 0, requeued = 0
         var failures: [String] = []
         var hosts: [String] = []
+        var refused: [String: String] = [:]         // host → why it was taken out of the run
         var ticker: Task<Void, Never>?
     }
 
@@ -132,6 +133,7 @@ public final class ProgressDisplay: Sendable {
             case let .jobCancelled(job):
                 for h in s.running.keys { s.running[h]?.removeAll { $0.job == job.id } }
             case let .hostJoined(h): if !s.hosts.contains(h) { s.hosts.append(h) }
+            case let .hostRefused(h, reason): s.refused[h] = reason
             default: break
             }
         }
@@ -177,7 +179,8 @@ public final class ProgressDisplay: Sendable {
             for host in s.hosts {
                 let builds = s.running[host] ?? []
                 if builds.isEmpty {
-                    lines.append(host.padding(toLength: width, withPad: " ", startingAt: 0) + "  idle")
+                    let state = s.refused[host].map { "out of the run: \($0)" } ?? "idle"
+                    lines.append(host.padding(toLength: width, withPad: " ", startingAt: 0) + "  " + state)
                 }
                 for b in builds {
                     let elapsed = ReleaseReport.duration(t.timeIntervalSince(b.since))
@@ -194,7 +197,7 @@ public final class ProgressDisplay: Sendable {
 
     private func isMilestone(_ e: ProgressEvent) -> Bool {
         switch e {
-        case .jobStarted, .jobFinished, .jobFailed, .jobRequeued, .finished: true
+        case .jobStarted, .jobFinished, .jobFailed, .jobRequeued, .finished, .hostRefused: true
         default: false
         }
     }

@@ -132,12 +132,24 @@ struct ReleaseJobRunner: JobRunner {
         let message = "\(error)"
         var hostFailure: JobOutcome?
         if let t = error as? TransportError {
+            if t.isPermanent {
+                // Retrying cannot help (host key, refused keys, SSH configuration): the host is
+                // taken out of the run at once.
+                await pool.discard(host.name)
+                log.info("host refused", metadata: ["release.error": "\(t.message)"])
+                return record.finish(.hostRefused(t.message), outcome: "host-refused", detail: t.message)
+            }
             switch t.kind {
             case .unreachable, .authentication, .hostKey: hostFailure = JobRunnerError.hostUnreachable(message).outcome
             case .connectionLost, .timeout, .transferCorrupt, .outputTooLarge: hostFailure = JobRunnerError.connectionLost(message).outcome
             default: break
             }
             if hostFailure != nil { await pool.discard(host.name) }
+            if t.kind == .connectionLost, let reason = await refusalAfterLostConnection(host) {
+                let m = "the connection was lost, and reconnecting found: \(reason)"
+                log.info("host refused", metadata: ["release.error": "\(m)"])
+                return record.finish(.hostRefused(m), outcome: "host-refused", detail: m)
+            }
         } else if let agentError = error as? AgentError, case .artifactMismatch = agentError {
             hostFailure = JobRunnerError.connectionLost(message).outcome
         }
@@ -236,16 +248,41 @@ struct ReleaseJobRunner: JobRunner {
         .wheelRootIsPurelib, .contentRequiredFiles, .elfMachine, .isaExpected, .isaExcluded,
     ]
 
-    func checkHealth(of host: Host) async -> Bool {
+    func checkHealth(of host: Host) async -> Bool { await healthCheck(of: host) == .healthy }
+
+    func healthCheck(of host: Host) async -> HealthCheckResult {
         let transport = await pool.transport(for: host)
         do {
             try await transport.connect()
-            return true
+            return .healthy
         } catch {
             logger.info("health check failed", metadata: ["release.host": "\(host.name)", "release.error": "\(error)"])
             await pool.discard(host.name)
-            return false
+            if let t = error as? TransportError, t.isPermanent { return .refused(t.message) }
+            return .unhealthy
         }
+    }
+
+    /// After a lost connection: reconnects for up to `limit` to tell an outage from a host that
+    /// now refuses the coordinator (reinstalled with a new key, keys removed), so such a host is
+    /// taken out within seconds instead of after rounds of quarantine. `nil` for an outage.
+    func refusalAfterLostConnection(_ host: Host, limit: Duration = .seconds(10)) async -> String? {
+        let clock = ContinuousClock()
+        let deadline = clock.now + limit
+        while clock.now < deadline, !Task.isCancelled {
+            let transport = await pool.transport(for: host)
+            do {
+                try await transport.connect()
+                return nil
+            } catch let error as TransportError where error.isPermanent {
+                await pool.discard(host.name)
+                return error.message
+            } catch {
+                await pool.discard(host.name)
+                try? await Task.sleep(for: .seconds(1))
+            }
+        }
+        return nil
     }
 }
 

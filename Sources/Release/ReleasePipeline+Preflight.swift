@@ -133,6 +133,12 @@ extension ReleasePipeline {
                     facts[name] = HostFacts(probe: report, builder: configuration.builder)
                     record.detail = "Python \(pythons.sorted().map(\.description).joined(separator: ", ")), gcc \(report.gcc?.version ?? "none"), \(report.libc?.description ?? "unknown libc")"
                     out("  host \(name): reachable, \(report.arch), \(record.detail!)")
+                case let .failure(error) where (error as? TransportError)?.isPermanent == true:
+                    // Retrying cannot help: the scheduler takes the host out of the run.
+                    record.state = "refused"
+                    record.detail = "\(error)"
+                    facts[name] = HostFacts(refusal: (error as? TransportError)?.message ?? "\(error)")
+                    out("  host \(name): taken out of this run: \(error)")
                 case let .failure(error):
                     record.state = "unreachable"
                     record.detail = "\(error)"
@@ -164,6 +170,7 @@ extension ReleasePipeline {
         case let .hostQuarantined(h, _, failures, reason): HostRecord(name: h, state: "quarantined", detail: "failure \(failures): \(reason)")
         case let .hostRecovered(h): HostRecord(name: h, state: "recovered")
         case let .hostLost(h, reason): HostRecord(name: h, state: "lost", detail: reason)
+        case let .hostRefused(h, reason): HostRecord(name: h, state: "refused", detail: reason)
         default: nil
         }
     }

@@ -30,9 +30,13 @@ public struct HostCheckResult: Sendable, Hashable, Codable {
     public var errorKind: String?
     /// The error message when the check failed.
     public var error: String?
+    /// The effective SSH settings and where each came from (SSH hosts only).
+    public var ssh: EffectiveSSHSettings?
+    /// The bastions the connection went through, when it got that far.
+    public var bastions: [BastionInfo]?
 
     enum CodingKeys: String, CodingKey {
-        case host, endpoint, ok, reachable, authenticated, user, error
+        case host, endpoint, ok, reachable, authenticated, user, error, ssh, bastions
         case hostKey = "host_key", authenticatedBy = "authenticated_by", connectSeconds = "connect_seconds"
         case roundTripSeconds = "round_trip_seconds", errorKind = "error_kind"
     }
@@ -64,9 +68,23 @@ public enum HostChecker {
     /// Checks one host.
     public static func checkOne(_ host: Host, ssh: SSHSettings, options: SSHClientOptions = SSHClientOptions(),
                                 logger: Logger) async -> HostCheckResult {
-        let endpoint = host.connection == .local ? "local" : "\(host.address):\(host.port)"
-        var result = HostCheckResult(host: host.name, endpoint: endpoint, ok: false)
+        var endpoint = host.connection == .local ? "local" : "\(host.address):\(host.port)"
         let transport = Transports.make(for: host, ssh: ssh, options: options, logger: logger)
+        var effective: EffectiveSSHSettings?
+        if let sshTransport = transport as? SSHTransport {
+            do {
+                let target = try sshTransport.effectiveTarget()
+                effective = EffectiveSSHSettings(target)
+                endpoint = target.endpoint
+            } catch let error as TransportError {
+                var result = HostCheckResult(host: host.name, endpoint: endpoint, ok: false)
+                result.errorKind = error.kind.rawValue
+                result.error = error.message
+                return result
+            } catch {}
+        }
+        var result = HostCheckResult(host: host.name, endpoint: endpoint, ok: false)
+        result.ssh = effective
         let clock = ContinuousClock()
         do {
             let connectTime = try await clock.measure { try await transport.connect() }
@@ -77,6 +95,7 @@ public enum HostChecker {
                 result.user = info.user
                 result.authenticatedBy = info.authenticatedBy
                 result.hostKey = info.hostKeyStatus.rawValue
+                if !info.bastions.isEmpty { result.bastions = info.bastions }
             }
             var status: ExecStatus = .exited(-1)
             let roundTrip = try await clock.measure {
@@ -106,5 +125,69 @@ public enum HostChecker {
         }
         await transport.close()
         return result
+    }
+}
+
+/// The SSH settings a connection to a host uses, each with where it came from (`hosts check --json`).
+public struct EffectiveSSHSettings: Sendable, Hashable, Codable {
+    /// One setting.
+    public struct Setting: Sendable, Hashable, Codable {
+        /// The value (a list for identity and known_hosts files).
+        public var value: [String]
+        /// `inventory`, `ssh_config`, `environment` or `default`.
+        public var source: String
+        /// The file that set it, when one did.
+        public var file: String?
+        /// The line in that file.
+        public var line: Int?
+        /// Where it came from, in words (`~/.ssh/config line 3`).
+        public var from: String
+
+        init(_ value: [String], _ origin: SSHValueOrigin?) {
+            self.value = value
+            source = origin?.kind ?? "default"
+            file = origin?.location?.file
+            line = origin?.location?.line
+            from = origin.map(String.init(describing:)) ?? "default"
+        }
+
+        /// A list whose entries may each come from elsewhere (identity files).
+        init(_ value: [String], origins: [SSHValueOrigin]) {
+            self.init(value, origins.first)
+            let distinct = origins.reduce(into: [SSHValueOrigin]()) { if !$0.contains($1) { $0.append($1) } }
+            from = distinct.map(String.init(describing:)).joined(separator: "; ")
+        }
+    }
+
+    /// By ssh_config keyword: `hostname`, `port`, `user`, `identityfile`, `identitiesonly`,
+    /// `identityagent`, `userknownhostsfile`, `globalknownhostsfile`, `stricthostkeychecking`,
+    /// `connecttimeout`, `serveraliveinterval`, `proxyjump`, `hostkeyalias`.
+    public var settings: [String: Setting]
+    /// The bastions, first connected first, with their own settings.
+    public var bastions: [EffectiveSSHSettings]
+    /// Options that apply but are not acted on, and other remarks.
+    public var notes: [String]
+
+    /// The settings of `target`.
+    public init(_ target: SSHTarget) {
+        let o = target.origins
+        var s: [String: Setting] = [
+            "hostname": Setting([target.hostname], o["hostname"]),
+            "port": Setting([String(target.port)], o["port"]),
+            "user": Setting([target.user], o["user"]),
+            "identityfile": Setting(target.identities.map(\.path), origins: target.identities.map(\.origin)),
+            "identitiesonly": Setting([target.identitiesOnly ? "yes" : "no"], o["identitiesonly"]),
+            "identityagent": Setting(target.agentSocket.map { [$0] } ?? [], o["identityagent"]),
+            "userknownhostsfile": Setting(target.userKnownHosts, o["userknownhostsfile"]),
+            "globalknownhostsfile": Setting(target.globalKnownHosts, o["globalknownhostsfile"]),
+            "stricthostkeychecking": Setting([target.hostKeyChecking.rawValue], o["stricthostkeychecking"]),
+            "connecttimeout": Setting([String(format: "%g", target.connectTimeout)], o["connecttimeout"]),
+            "serveraliveinterval": Setting([String(target.keepaliveInterval)], o["serveraliveinterval"]),
+        ]
+        if let origin = o["proxyjump"] { s["proxyjump"] = Setting(target.jumps.map(\.label), origin) }
+        if let alias = target.hostKeyAlias { s["hostkeyalias"] = Setting([alias], o["hostkeyalias"]) }
+        settings = s
+        bastions = target.jumps.map(EffectiveSSHSettings.init)
+        notes = target.notes
     }
 }

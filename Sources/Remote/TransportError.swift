@@ -26,6 +26,8 @@ public struct TransportError: Error, Sendable, CustomStringConvertible {
         case localIO
         /// A command printed more than the coordinator reads from a host (it was stopped).
         case outputTooLarge
+        /// The SSH configuration for the host is unusable (ssh_config, identity file permissions).
+        case configuration
     }
 
     /// The category of the failure.
@@ -34,10 +36,21 @@ public struct TransportError: Error, Sendable, CustomStringConvertible {
     public let host: String
     /// A lowercase message with values in quotes.
     public let message: String
+    /// True when trying again cannot help until someone changes something (a host key that
+    /// differs from known_hosts, a revoked key, keys the server refuses, a bad configuration):
+    /// the host is taken out of the run at once instead of being retried as an outage.
+    public let isPermanent: Bool
 
-    /// Creates an error of `kind` for `host`.
-    public init(_ kind: Kind, host: String, _ message: String) {
+    /// Creates an error of `kind` for `host`; `permanent` defaults to true for host-key,
+    /// authentication and configuration failures.
+    public init(_ kind: Kind, host: String, _ message: String, permanent: Bool? = nil) {
         self.kind = kind; self.host = host; self.message = message
+        self.isPermanent = permanent ?? [.hostKey, .authentication, .configuration].contains(kind)
+    }
+
+    /// The same error with `prefix` before the message (e.g. which bastion failed).
+    public func prefixed(_ prefix: String) -> TransportError {
+        TransportError(kind, host: host, prefix + message, permanent: isPermanent)
     }
 
     /// True when retrying on another connection could succeed (the host or link is at fault).

@@ -26,6 +26,8 @@ public enum Ineligibility: Sendable, Hashable, CustomStringConvertible {
     case quarantined
     /// The host failed its health checks so often that the scheduler gave up on it.
     case unreachable
+    /// The host refused the coordinator for good (host key, authentication) and was taken out of the run.
+    case refused(String)
     /// Every build slot of the host is busy.
     case noFreeSlot
     /// The host is no longer in the inventory.
@@ -48,6 +50,7 @@ public enum Ineligibility: Sendable, Hashable, CustomStringConvertible {
             Self.platformDescription(required: required, hostLibc: hostLibc, container: container)
         case .quarantined: "is quarantined after a failure"
         case .unreachable: "is unreachable (gave up after repeated failed health checks)"
+        case let .refused(reason): "was taken out of the run: \(reason)"
         case .noFreeSlot: "has no free build slot"
         case .removed: "was removed from the inventory"
         }

@@ -19,12 +19,16 @@ public struct HostFacts: Sendable, Hashable, Codable {
     /// Whether builds run in a manylinux/musllinux container (`--builder docker`), whose C library
     /// is the image's, chosen for the required tag, rather than the host's.
     public var containerBuilds: Bool
+    /// Set when the probe failed for a reason retrying cannot fix (host key mismatch, refused
+    /// keys…): the scheduler takes the host out of the run with this reason and ignores the rest.
+    public var refusal: String?
 
     /// Creates probe facts.
     public init(pythons: Set<PythonVersion> = [], canProvisionPython: Bool = false, gccVersion: PEP440Version? = nil,
-                libc: LibcVersion? = nil, libstdcxx: String? = nil, containerBuilds: Bool = false) {
+                libc: LibcVersion? = nil, libstdcxx: String? = nil, containerBuilds: Bool = false, refusal: String? = nil) {
         self.pythons = pythons; self.canProvisionPython = canProvisionPython; self.gccVersion = gccVersion
         self.libc = libc; self.libstdcxx = libstdcxx; self.containerBuilds = containerBuilds
+        self.refusal = refusal
     }
 
     /// The oldest C library a container image for a required tag has (the pypa images:

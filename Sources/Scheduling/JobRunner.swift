@@ -15,6 +15,10 @@ public enum JobOutcome: Sendable, Hashable, Codable, CustomStringConvertible {
     /// The host could not be reached or the connection was lost: the job goes elsewhere and the
     /// host is quarantined.
     case hostFailed(String)
+    /// The host refused the coordinator for a reason retrying cannot fix (a host key that
+    /// differs from known_hosts, a revoked key, keys the server refuses, a bad SSH
+    /// configuration): the job goes elsewhere and the host is taken out of the run at once.
+    case hostRefused(String)
     /// The attempt was stopped because the run was cancelled.
     case cancelled
 
@@ -25,6 +29,7 @@ public enum JobOutcome: Sendable, Hashable, Codable, CustomStringConvertible {
         case .succeeded: "succeeded"
         case let .buildFailed(m), let .buildFailedOnHost(m): "build failed: \(m)"
         case let .hostFailed(m): "host failure: \(m)"
+        case let .hostRefused(m): "host refused: \(m)"
         case .cancelled: "cancelled"
         }
     }
@@ -43,6 +48,8 @@ public enum JobRunnerError: Error, Sendable, Hashable, CustomStringConvertible {
     case buildFailed(String)
     /// The build ran and failed in a way that would recur on the same host.
     case buildFailedOnHost(String)
+    /// The host refused the connection for good (see ``JobOutcome/hostRefused(_:)``).
+    case hostRefused(String)
 
     /// A lowercase, human-readable description.
 
@@ -51,6 +58,8 @@ public enum JobRunnerError: Error, Sendable, Hashable, CustomStringConvertible {
         case let .hostUnreachable(m): "host unreachable: \(m)"
         case let .connectionLost(m): "connection lost: \(m)"
         case let .buildFailed(m), let .buildFailedOnHost(m): "build failed: \(m)"
+        case let .buildFailed(m): "build failed: \(m)"
+        case let .hostRefused(m): "host refused: \(m)"
         }
     }
 
@@ -61,6 +70,7 @@ public enum JobRunnerError: Error, Sendable, Hashable, CustomStringConvertible {
         case let .connectionLost(m): .hostFailed("connection lost: \(m)")
         case let .buildFailed(m): .buildFailed(m)
         case let .buildFailedOnHost(m): .buildFailedOnHost(m)
+        case let .hostRefused(m): .hostRefused(m)
         }
     }
 }
@@ -79,11 +89,29 @@ public protocol JobRunner: Sendable {
     ///
     /// The default says yes, so that the host is retried with its next job.
     func checkHealth(of host: Host) async -> Bool
+
+    /// Like ``checkHealth(of:)``, and can also say that the host refuses the coordinator for a
+    /// reason retrying cannot fix (the scheduler then takes it out of the run). The default asks
+    /// ``checkHealth(of:)``.
+    func healthCheck(of host: Host) async -> HealthCheckResult
+}
+
+/// What a health check of a quarantined host found.
+public enum HealthCheckResult: Sendable, Hashable {
+    /// Reachable again.
+    case healthy
+    /// Still not usable; try again later.
+    case unhealthy
+    /// Refuses the coordinator for good (host key, authentication): take it out of the run.
+    case refused(String)
 }
 
 extension JobRunner {
     /// Says the host is healthy: it is then retried with real work.
     public func checkHealth(of host: Host) async -> Bool { true }
+
+    /// ``checkHealth(of:)`` as a ``HealthCheckResult``.
+    public func healthCheck(of host: Host) async -> HealthCheckResult { await checkHealth(of: host) ? .healthy : .unhealthy }
 }
 
 extension JobOutcome {

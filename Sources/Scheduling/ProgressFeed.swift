@@ -33,6 +33,8 @@ public enum ProgressEvent: Sendable, Hashable, CustomStringConvertible {
     case hostRecovered(String)
     /// The scheduler gave up on a host after repeated failed health checks.
     case hostLost(String, reason: String)
+    /// The host refused the coordinator for a reason retrying cannot fix; it takes no more work.
+    case hostRefused(String, reason: String)
     /// An inventory edit did not validate and was ignored; the last good inventory stays in force.
     case inventoryRejected(String)
     /// Every job reached a final state.
@@ -57,6 +59,7 @@ public enum ProgressEvent: Sendable, Hashable, CustomStringConvertible {
         case let .hostQuarantined(h, u, f, r): "host \(h) quarantined until \(Timeline.format(seconds: u)) (failure \(f)): \(r)"
         case let .hostRecovered(h): "host \(h) recovered"
         case let .hostLost(h, r): "host \(h) given up: \(r)"
+        case let .hostRefused(h, r): "host \(h) taken out of the run: \(r)"
         case let .inventoryRejected(p): "warning: inventory edit ignored, the last good inventory stays in force: \(p)"
         case let .finished(s, f, c): "finished: \(s) succeeded, \(f) failed, \(c) cancelled"
         }

@@ -115,8 +115,11 @@ public actor Scheduler<C: Clock> where C.Duration == Swift.Duration {
                             }
                         case let .checkHealth(host):
                             group.addTask {
-                                let healthy = await runner.checkHealth(of: host)
-                                mailbox.post(.healthChecked(host: host.name, healthy: healthy))
+                                switch await runner.healthCheck(of: host) {
+                                case .healthy: mailbox.post(.healthChecked(host: host.name, healthy: true))
+                                case .unhealthy: mailbox.post(.healthChecked(host: host.name, healthy: false))
+                                case let .refused(reason): mailbox.post(.healthRefused(host: host.name, reason: reason))
+                                }
                             }
                         }
                     }

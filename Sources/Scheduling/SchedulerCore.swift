@@ -20,6 +20,7 @@ public struct RunTicket: Sendable, Hashable {
 enum SchedulerInput: Sendable {
     case runEnded(id: Int, outcome: JobOutcome)
     case healthChecked(host: String, healthy: Bool)
+    case healthRefused(host: String, reason: String)
     case inventory(Inventory)
     case inventoryRejected(String)
     case facts([String: HostFacts])
@@ -66,6 +67,8 @@ struct SchedulerCore: Sendable {
     }
     enum Health: Sendable, Equatable {
         case healthy, quarantined(until: Double), checking, lost
+        /// Taken out of the run for a reason retrying cannot fix.
+        case refused(String)
     }
     struct HostRecord: Sendable {
         var host: Host
@@ -108,6 +111,15 @@ struct SchedulerCore: Sendable {
             hostOrder.append(host.name)
             hosts[host.name] = HostRecord(host: host)
         }
+        // Hosts whose probe found a permanent refusal start out of the run.
+        for (name, fact) in facts {
+            guard let reason = fact.refusal else { continue }
+            self.facts[name] = nil
+            if hosts[name] != nil {
+                hosts[name]?.health = .refused(reason)
+                outbox.append(ProgressUpdate(time: 0, event: .hostRefused(name, reason: reason)))
+            }
+        }
     }
 
     // MARK: Inputs
@@ -125,10 +137,15 @@ struct SchedulerCore: Sendable {
         switch input {
         case let .runEnded(id, outcome): runEnded(id, outcome)
         case let .healthChecked(name, healthy): healthChecked(name, healthy)
+        case let .healthRefused(name, reason):
+            checksInFlight.remove(name)
+            refuse(name, reason: reason)
         case let .inventory(inventory): apply(inventory)
         case let .inventoryRejected(problem): emit(.inventoryRejected(problem))
         case let .facts(new):
-            facts.merge(new) { _, n in n }
+            for (name, fact) in new {
+                if let reason = fact.refusal { refuse(name, reason: reason) } else { facts[name] = fact }
+            }
             recheckSatisfiable = true
         case .tick: break
         case .cancel: cancel()
@@ -247,6 +264,10 @@ struct SchedulerCore: Sendable {
                 emit(.jobRequeued(job, host: name, attempt: run.ticket.attempt, reason: "host failure: \(message)"))
                 requeue(j)
             }
+        case let .hostRefused(message):
+            refuse(name, reason: message)
+            emit(.jobRequeued(job, host: name, attempt: run.ticket.attempt, reason: "host refused: \(message)"))
+            requeue(j)
         case .cancelled:
             jobs[j].phase = .cancelled
             emit(.jobCancelled(job))
@@ -254,18 +275,29 @@ struct SchedulerCore: Sendable {
     }
 
     /// Whether a host the job has not been excluded from could ever build it (present, not given
-    /// up, eligible; busy, draining or quarantined hosts count, since they may take it later).
+    /// up or refused, eligible; busy, draining or quarantined hosts count, since they may take it later).
     private func hasOtherHost(for record: JobRecord) -> Bool {
         hostOrder.contains { name in
             guard let r = hosts[name], r.present, r.health != .lost, !record.exclude.contains(name) else { return false }
+            if case .refused = r.health { return false }
             return Eligibility.reasons(host: r.host, job: record.job, facts: facts[name]).allSatisfy { $0 == .draining }
         }
+    }
+
+    /// Takes a host out of the run for good (until an inventory edit changes it).
+    private mutating func refuse(_ name: String, reason: String) {
+        guard let r = hosts[name] else { return }
+        if case .refused = r.health { return }
+        hosts[name]?.health = .refused(reason)
+        checksInFlight.remove(name)
+        recheckSatisfiable = true
+        emit(.hostRefused(name, reason: reason))
     }
 
     private mutating func quarantine(_ name: String, reason: String) {
         guard var r = hosts[name] else { return }
         switch r.health {
-        case .quarantined, .lost: return  // already out: one incident, one backoff step
+        case .quarantined, .lost, .refused: return  // already out: one incident, one backoff step
         case .healthy, .checking: break
         }
         r.failures += 1
@@ -309,8 +341,9 @@ struct SchedulerCore: Sendable {
                         o.drain = false; n.drain = false
                         if o != n { emit(.hostChanged(host.name)) }
                     }
-                    // An edit of a host given up is taken as word that it was fixed.
+                    // An edit of a host given up (or refused) is taken as word that it was fixed.
                     if r.health == .lost { r.health = .healthy; r.failures = 0 }
+                    if case .refused = r.health { r.health = .healthy; r.failures = 0 }
                 }
                 hosts[host.name] = r
             } else {
@@ -345,11 +378,14 @@ struct SchedulerCore: Sendable {
             if exclude.contains(name) { parts.append("'\(name)' already failed to build it in a way that would recur"); continue }
             var reasons = Eligibility.reasons(host: r.host, job: job, facts: facts[name])
             if ignoringDrain { reasons.removeAll { $0 == .draining } }
-            if reasons.isEmpty {
+            if case let .refused(reason) = r.health, reasons.isEmpty || r.host.arch == job.arch {
+                // The refusal is what the user must fix first: say it, with its reason, every time.
+                reasons = reasons.isEmpty ? [.refused(reason)] : [.refused(reason)] + reasons
+            } else if reasons.isEmpty {
                 switch r.health {
                 case .lost: reasons = [.unreachable]
                 case .quarantined, .checking: if !ignoringDrain { reasons = [.quarantined] }
-                case .healthy: break
+                case .healthy, .refused: break
                 }
             }
             if reasons.isEmpty { return (true, "") }

@@ -50,6 +50,12 @@ struct ProgressDisplayTests {
         #expect(out.text.withLock { $0 }.contains("\u{1B}[3F\u{1B}[J"))
     }
 
+    @Test func aRefusedHostShowsWhyInTheLiveFrame() {
+        let d = ProgressDisplay(mode: .live, hosts: ["h1", "h2"], now: { t0 }, sink: { _ in })
+        d.handle(ProgressUpdate(time: 0, event: .hostRefused("h2", reason: "host key mismatch: 'x' now offers another key")))
+        #expect(d.frame()[1] == "h2        out of the run: host key mismatch: 'x' now offers another key")
+    }
+
     @Test func ciIsNeverLive() {
         #expect(ProgressDisplay.automaticMode(environment: ["CI": "true", "TERM": "xterm"]) == .plain)
     }

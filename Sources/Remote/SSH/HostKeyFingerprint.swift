@@ -39,4 +39,30 @@ enum SSHKeyBlob {
         guard let data = Data(base64Encoded: body) else { return false }
         return data.range(of: Data("ssh-rsa".utf8)) != nil
     }
+
+    /// The public key blob of a private key file: from `PATH.pub`, else from the unencrypted
+    /// header of an OpenSSH-format key (`openssh-key-v1`), which holds the public key even when
+    /// the private part is encrypted. `nil` when neither is readable.
+    static func publicBlob(forPrivateKey path: String) -> Data? {
+        if let pub = try? String(contentsOfFile: path + ".pub", encoding: .utf8), let parsed = parse(pub) { return parsed.blob }
+        guard let text = try? String(contentsOfFile: path, encoding: .utf8), text.contains("BEGIN OPENSSH PRIVATE KEY") else { return nil }
+        let body = text.split(separator: "\n").filter { !$0.hasPrefix("-----") }.joined()
+        guard let data = Data(base64Encoded: body) else { return nil }
+        let magic = Data("openssh-key-v1\0".utf8)
+        guard data.starts(with: magic) else { return nil }
+        var offset = magic.count
+        func string() -> Data? {
+            guard data.count >= offset + 4 else { return nil }
+            let b = [UInt8](data[data.startIndex + offset ..< data.startIndex + offset + 4])
+            let length = Int(b[0]) << 24 | Int(b[1]) << 16 | Int(b[2]) << 8 | Int(b[3])
+            offset += 4
+            guard length >= 0, data.count >= offset + length else { return nil }
+            defer { offset += length }
+            return data[data.startIndex + offset ..< data.startIndex + offset + length]
+        }
+        // ciphername, kdfname, kdfoptions, then the number of keys and the first public key.
+        guard string() != nil, string() != nil, string() != nil, data.count >= offset + 4 else { return nil }
+        offset += 4
+        return string().map { Data($0) }
+    }
 }

@@ -10,14 +10,29 @@ public struct SSHClientOptions: Sendable, Hashable {
     public var defaultUser: String
     /// How many idle authenticated sessions a transport keeps per host for reuse.
     public var maxIdleSessions: Int
+    /// The coordinator's user name (`Match localuser`, `%u`).
+    public var localUser: String
+    /// The user's OpenSSH configuration (`~` is `$HOME`); `nil` reads none. Ignored when the
+    /// inventory names a configuration file (`ssh_config:`, like `ssh -F`).
+    public var userConfigPath: String?
+    /// The system-wide OpenSSH configuration, read after the user's; `nil` reads none.
+    public var systemConfigPath: String?
+    /// The system-wide known_hosts files, read after the user's, unless ssh_config sets
+    /// `GlobalKnownHostsFile`.
+    public var globalKnownHostsFiles: [String]
 
     /// Options taken from `environment` (by default, this process's environment).
     public init(environment: [String: String] = ProcessInfo.processInfo.environment,
-                agentSocket: String?? = nil, defaultUser: String? = nil, maxIdleSessions: Int = 2) {
+                agentSocket: String?? = nil, defaultUser: String? = nil, maxIdleSessions: Int = 2,
+                userConfigPath: String? = "~/.ssh/config", systemConfigPath: String? = "/etc/ssh/ssh_config",
+                globalKnownHostsFiles: [String] = ["/etc/ssh/ssh_known_hosts", "/etc/ssh/ssh_known_hosts2"]) {
         self.environment = environment
         self.agentSocket = agentSocket ?? environment["SSH_AUTH_SOCK"].flatMap { $0.isEmpty ? nil : $0 }
-        self.defaultUser = defaultUser ?? environment["USER"] ?? environment["LOGNAME"] ?? Self.currentUser()
+        localUser = Self.currentUser()
+        self.defaultUser = defaultUser ?? environment["USER"] ?? environment["LOGNAME"] ?? localUser
         self.maxIdleSessions = maxIdleSessions
+        self.userConfigPath = userConfigPath; self.systemConfigPath = systemConfigPath
+        self.globalKnownHostsFiles = globalKnownHostsFiles
     }
 
     private static func currentUser() -> String {

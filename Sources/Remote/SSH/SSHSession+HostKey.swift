@@ -1,4 +1,3 @@
-import struct Inventory.Host
 internal import CLibSSH2
 import Foundation
 import Inventory
@@ -7,12 +6,26 @@ import Glibc
 #endif
 
 extension SSHSession {
-    /// Checks the server's host key against the pinned key and known_hosts (see ``SSHSettings``).
+    /// The target's known_hosts files: user files, then global ones (`/etc/ssh/ssh_known_hosts`).
+    func loadKnownHosts() throws -> KnownHosts {
+        do {
+            return try KnownHosts.load(target.userKnownHosts + target.globalKnownHosts)
+        } catch {
+            throw TransportError(.hostKey, host: host.name, error.message)
+        }
+    }
+
+    /// Checks the server's host key as OpenSSH does, plus the inventory's pinned key.
     ///
-    /// - A pinned key (`host_key` in the inventory) must match; a match is enough to trust the host.
-    /// - A known_hosts entry for the host with the same key type must match.
-    /// - An unknown key is refused under `strict` and appended to known_hosts under `accept-new`.
-    func verifyHostKey() throws {
+    /// - A key on a `@revoked` line is refused.
+    /// - A pinned key (`host_key` in the inventory) must match; a match is enough to trust it.
+    /// - A plain entry with this key: known. Entries with other keys of this type: changed.
+    ///   Entries with keys of other types only: changed too, never new (an impostor offering a
+    ///   new key type must not be recorded under accept-new).
+    /// - A host trusted only through `@cert-authority`: refused with an explanation (libssh2 1.10
+    ///   cannot verify host certificates).
+    /// - Unknown: refused under `strict`, recorded in the first user known_hosts file under accept-new.
+    func verifyHostKey(_ knownHosts: KnownHosts) throws {
         guard let session = handle else { return }
         var length = 0
         var type: Int32 = 0
@@ -22,11 +35,17 @@ extension SSHSession {
         let key = Data(bytes: raw, count: length)
         let typeName = HostKeyType.name(type)
         let fingerprint = SSHKeyBlob.fingerprint(key)
-        let knownHostsPath = expandTilde(settings.knownHosts, environment: options.environment)
-        let pattern = host.port == 22 ? host.address : "[\(host.address)]:\(host.port)"
+        let name = target.knownHostsName
+        let writable = target.userKnownHosts.first ?? "~/.ssh/known_hosts"
+        let files = (target.userKnownHosts + target.globalKnownHosts).map { "'\($0)'" }.joined(separator: ", ")
+        let verdict = knownHosts.verdict(for: name, type: typeName, key: key)
 
+        if case let .revoked(entry) = verdict {
+            throw TransportError(.hostKey, host: host.name,
+                                 "revoked host key: '\(endpoint)' offers \(typeName) key '\(fingerprint)', which \(entry.location) marks @revoked; refusing to connect (OpenSSH: REVOKED HOST KEY DETECTED). The host must get a new key; verify it on the host and add it to known_hosts")
+        }
         var pinnedMatch = false
-        if let pinnedText = host.hostKey {
+        if let pinnedText = target.pinnedHostKey {
             guard let pinned = SSHKeyBlob.parse(pinnedText) else {
                 throw TransportError(.hostKey, host: host.name,
                                      "the inventory's host_key '\(pinnedText.prefix(40))…' is not 'TYPE BASE64'; copy it from the host's /etc/ssh/ssh_host_ed25519_key.pub")
@@ -38,56 +57,41 @@ extension SSHSession {
             pinnedMatch = true
         }
 
-        switch try checkKnownHosts(path: knownHostsPath, key: key, type: type) {
-        case LIBSSH2_KNOWNHOST_CHECK_MATCH:
+        switch verdict {
+        case .known, .revoked:
             hostKeyStatus = .known
-        case LIBSSH2_KNOWNHOST_CHECK_MISMATCH:
+        case let .changed(entries):
+            let file = entries.first?.file ?? writable
             throw TransportError(.hostKey, host: host.name,
-                                 "host key mismatch: '\(endpoint)' now offers \(typeName) key '\(fingerprint)', which differs from the key known_hosts '\(knownHostsPath)' holds for it; refusing to connect. This can mean someone is intercepting the connection. If the host was reinstalled, verify the new key on the host, then remove the old entry with: ssh-keygen -R '\(pattern)' -f '\(knownHostsPath)'")
-        default:
+                                 "host key mismatch: '\(endpoint)' now offers \(typeName) key '\(fingerprint)', which differs from the key known_hosts holds for '\(name)' (\(entries.map(\.location).joined(separator: ", "))); refusing to connect (OpenSSH: REMOTE HOST IDENTIFICATION HAS CHANGED). This can mean someone is intercepting the connection. If the host was reinstalled, verify the new key on the host, then remove the old entry with: ssh-keygen -R '\(name)' -f '\(file)'")
+        case let .otherTypes(entries):
+            if pinnedMatch { hostKeyStatus = .pinned; return }
+            let types = Set(entries.map(\.keyType)).sorted().joined(separator: ", ")
+            let file = entries.first?.file ?? writable
+            throw TransportError(.hostKey, host: host.name,
+                                 "host key mismatch: '\(endpoint)' offers a \(typeName) key '\(fingerprint)', but known_hosts knows '\(name)' only by \(types) (\(entries.map(\.location).joined(separator: ", "))) and the server did not offer that type; refusing to connect, also under accept-new (OpenSSH: REMOTE HOST IDENTIFICATION HAS CHANGED). If the host really changed its keys, verify the new key on the host, then remove the old entries with: ssh-keygen -R '\(name)' -f '\(file)'")
+        case let .certificateAuthorityOnly(entries):
+            if pinnedMatch { hostKeyStatus = .pinned; return }
+            throw TransportError(.hostKey, host: host.name,
+                                 "host certificates are not supported by libssh2 1.10: known_hosts trusts '\(name)' only through @cert-authority (\(entries.map(\.location).joined(separator: ", "))), but libssh2 \(LibSSH2.version) cannot verify OpenSSH host certificates (it has no host-key verifier for the *-cert-v01@openssh.com types), so it received the plain \(typeName) key '\(fingerprint)' instead; refusing to connect, also under accept-new. Add the host's plain key to known_hosts after checking it on the host (ssh-keyscan -p \(target.port) -t \(typeName) \(target.hostname) >> '\(writable)'), or pin it in the inventory with host_key")
+        case .unknown:
             if pinnedMatch {
                 hostKeyStatus = .pinned
-            } else if settings.hostKeyChecking == .acceptNew {
-                try appendKnownHost(path: knownHostsPath, line: "\(pattern) \(typeName) \(key.base64EncodedString())")
+            } else if target.hostKeyChecking == .acceptNew {
+                guard let file = target.userKnownHosts.first else {
+                    throw TransportError(.hostKey, host: host.name,
+                                         "unknown host key: '\(endpoint)' offers \(typeName) key '\(fingerprint)' and accept-new would record it, but UserKnownHostsFile is 'none' (\(target.origins["userknownhostsfile"].map(String.init(describing:)) ?? "ssh_config")); name a known_hosts file")
+                }
+                let field = target.hashKnownHosts ? KnownHosts.hashedName(name) : name
+                try appendKnownHost(path: file, line: "\(field) \(typeName) \(key.base64EncodedString())")
                 hostKeyStatus = .recorded
                 logger.notice("recorded new host key", metadata: [
-                    "host": "\(host.name)", "key": "\(typeName) \(fingerprint)", "known_hosts": "\(knownHostsPath)"])
+                    "host": "\(host.name)", "key": "\(typeName) \(fingerprint)", "known_hosts": "\(file)"])
             } else {
                 let short = typeName.replacingOccurrences(of: "ssh-", with: "").replacingOccurrences(of: "-sha2-", with: "")
                 throw TransportError(.hostKey, host: host.name,
-                                     "unknown host key: '\(endpoint)' offers \(typeName) key '\(fingerprint)', which is neither in known_hosts '\(knownHostsPath)' nor pinned in the inventory; refusing to connect (host_key_checking: strict). Check the fingerprint on the host (ssh-keygen -lf /etc/ssh/ssh_host_\(short.hasPrefix("ecdsa") ? "ecdsa" : short)_key.pub), then add it with: ssh-keyscan -p \(host.port) -t \(typeName) \(host.address) >> '\(knownHostsPath)'; or pin it in the inventory with host_key: \"\(typeName) \(key.base64EncodedString())\"; or set host_key_checking: accept-new")
+                                     "unknown host key: '\(endpoint)' offers \(typeName) key '\(fingerprint)', which is neither in known_hosts (\(files)) nor pinned in the inventory; refusing to connect (host_key_checking: strict, from \(target.origins["stricthostkeychecking"].map(String.init(describing:)) ?? "the default")). Check the fingerprint on the host (ssh-keygen -lf /etc/ssh/ssh_host_\(short.hasPrefix("ecdsa") ? "ecdsa" : short)_key.pub), then add it with: ssh-keyscan -p \(target.port) -t \(typeName) \(target.hostname) >> '\(writable)'; or pin it in the inventory with host_key: \"\(typeName) \(key.base64EncodedString())\"; or set host_key_checking: accept-new")
             }
-        }
-    }
-
-    /// `libssh2_knownhost_checkp` against the file, read line by line so that lines libssh2 cannot
-    /// parse (certificate authorities, security-key types) are skipped instead of failing the file.
-    private func checkKnownHosts(path: String, key: Data, type: Int32) throws -> Int32 {
-        guard let session = handle, let store = libssh2_knownhost_init(session) else {
-            throw TransportError(.localIO, host: host.name, "libssh2 could not create a known_hosts store")
-        }
-        defer { libssh2_knownhost_free(store) }
-        if FileManager.default.fileExists(atPath: path) {
-            guard let text = try? String(contentsOfFile: path, encoding: .utf8) else {
-                throw TransportError(.hostKey, host: host.name, "cannot read known_hosts '\(path)'; check its permissions")
-            }
-            for line in text.split(separator: "\n") {
-                let trimmed = line.trimmingCharacters(in: .whitespaces)
-                if trimmed.isEmpty || trimmed.hasPrefix("#") || trimmed.hasPrefix("@") { continue }
-                let bytes = Array(trimmed.utf8)
-                let rc = bytes.withUnsafeBufferPointer { buffer in
-                    buffer.withMemoryRebound(to: CChar.self) {
-                        libssh2_knownhost_readline(store, $0.baseAddress, $0.count, LIBSSH2_KNOWNHOST_FILE_OPENSSH)
-                    }
-                }
-                if rc != 0 { logger.debug("skipped a known_hosts line libssh2 cannot parse", metadata: ["file": "\(path)"]) }
-            }
-        }
-        var entry: UnsafeMutablePointer<libssh2_knownhost>?
-        let typeMask = wf_knownhost_type_plain | wf_knownhost_keyenc_raw | HostKeyType.knownHostMask(type)
-        return key.withUnsafeBytes { bytes in
-            libssh2_knownhost_checkp(store, host.address, Int32(host.port),
-                                     bytes.baseAddress?.assumingMemoryBound(to: CChar.self), bytes.count, typeMask, &entry)
         }
     }
 

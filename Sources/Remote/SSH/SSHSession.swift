@@ -9,6 +9,11 @@ import Synchronization
 import Glibc
 #endif
 
+/// The name a session reports errors under (the inventory host's).
+struct SessionHost: Sendable, Hashable {
+    let name: String
+}
+
 /// How a host's key was accepted when a session connected.
 public enum HostKeyStatus: String, Sendable, Hashable, Codable {
     /// Found in known_hosts.
@@ -31,9 +36,11 @@ public enum HostKeyStatus: String, Sendable, Hashable, Codable {
 final class SSHSession: @unchecked Sendable {
     // @unchecked: `session`, `socketFD`, `nextKeepalive` and the connection facts are only touched
     // on `thread` (every method below that uses them is called from a job on that thread), or
-    // before the first job is submitted; `broken` is atomic.
-    let host: Host
-    let settings: SSHSettings
+    // before the first job is submitted; `broken` is atomic; `bastions` and `pumpControl` are
+    // set before the session is handed out.
+    let host: SessionHost
+    /// Where and how this session connects (a build host, or one of its bastions).
+    let target: SSHTarget
     let options: SSHClientOptions
     let logger: Logger
     let thread: BlockingThread
@@ -51,30 +58,65 @@ final class SSHSession: @unchecked Sendable {
     var authenticatedBy = ""
     /// The user the session is logged in as.
     var user = ""
+    /// The bastions this session's connection runs through, first connected first.
+    private(set) var bastions: [SSHSession] = []
+    /// Stops the forwarding loop when this session carries a tunnel for the next hop.
+    var pumpControl: OperationControl?
 
-    private init(host: Host, settings: SSHSettings, options: SSHClientOptions, logger: Logger) {
-        self.host = host; self.settings = settings; self.options = options; self.logger = logger
+    /// The settings this session connects with.
+    var settings: SSHTarget { target }
+
+    private init(name: String, target: SSHTarget, options: SSHClientOptions, logger: Logger) {
+        self.host = SessionHost(name: name); self.target = target; self.options = options; self.logger = logger
         let box = KeepaliveBox()
         keepaliveBox = box
         var hook: (@Sendable () -> Void)?
-        if settings.keepaliveInterval > 0 { hook = { box.session?.idleKeepalive() } }
-        thread = BlockingThread(name: "wheelfarm-ssh-\(host.name)",
-                                idleInterval: TimeInterval(max(1, settings.keepaliveInterval)), idle: hook)
+        if target.keepaliveInterval > 0 { hook = { box.session?.idleKeepalive() } }
+        thread = BlockingThread(name: "wheelfarm-ssh-\(name)",
+                                idleInterval: TimeInterval(max(1, target.keepaliveInterval)), idle: hook)
     }
 
     /// True while the session can take more operations.
-    var isUsable: Bool { !broken.load(ordering: .relaxed) && !closed.load(ordering: .relaxed) }
+    var isUsable: Bool {
+        !broken.load(ordering: .relaxed) && !closed.load(ordering: .relaxed) && bastions.allSatisfy(\.isUsable)
+    }
 
-    /// Connects, verifies the host key and authenticates, within the connect timeout.
-    static func connect(host: Host, settings: SSHSettings, options: SSHClientOptions,
+    /// Connects (through the target's bastions, if any), verifies each host key and
+    /// authenticates, each hop within its connect timeout.
+    static func connect(name: String, target: SSHTarget, options: SSHClientOptions,
                         logger: Logger) async throws -> SSHSession {
         guard LibSSH2.ensureInitialised() else {
-            throw TransportError(.localIO, host: host.name, "libssh2 could not be initialised")
+            throw TransportError(.localIO, host: name, "libssh2 could not be initialised")
         }
-        let session = SSHSession(host: host, settings: settings, options: options, logger: logger)
-        let control = OperationControl(timeout: .milliseconds(Int(settings.connectTimeout * 1000)))
+        var chain: [SSHSession] = []
+        var socket: Int32?
         do {
-            try await session.perform(control) { try session.establish(control) }
+            for (index, bastion) in target.jumps.enumerated() {
+                let next = try await open(name: name, target: bastion, socket: socket, options: options, logger: logger)
+                chain.append(next)
+                let nextHop = index + 1 < target.jumps.count ? target.jumps[index + 1] : target
+                socket = try await next.openTunnel(to: nextHop)
+            }
+            let session = try await open(name: name, target: target, socket: socket, options: options, logger: logger)
+            session.bastions = chain
+            return session
+        } catch {
+            for bastion in chain.reversed() { await bastion.shutdownAndWait() }
+            throw error
+        }
+    }
+
+    /// One hop: a session over `socket` (a tunnel through `via`) or a new TCP connection.
+    private static func open(name: String, target: SSHTarget, socket: Int32?, options: SSHClientOptions,
+                             logger: Logger) async throws -> SSHSession {
+        let session = SSHSession(name: name, target: target, options: options, logger: logger)
+        let control = OperationControl(timeout: .milliseconds(Int(target.connectTimeout * 1000)))
+        do {
+            try await session.perform(control) { try session.establish(control, socket: socket) }
+        } catch let error as TransportError {
+            session.shutdown()
+            if session.isBastion(of: name) { throw error.prefixed("bastion '\(target.label)': ") }
+            throw error
         } catch {
             session.shutdown()
             throw error
@@ -82,6 +124,9 @@ final class SSHSession: @unchecked Sendable {
         session.keepaliveBox.session = session
         return session
     }
+
+    /// True when this session's target is a bastion (not the build host itself).
+    func isBastion(of name: String) -> Bool { target.label != name }
 
     /// Runs `body` on the session thread, forwarding task cancellation to `control`.
     func perform<T: Sendable>(_ control: OperationControl, _ body: @escaping @Sendable () throws -> T) async throws -> T {
@@ -104,7 +149,14 @@ final class SSHSession: @unchecked Sendable {
     func shutdown(_ done: (@Sendable () -> Void)? = nil) {
         guard !closed.exchange(true, ordering: .sequentiallyConsistent) else { done?(); return }
         keepaliveBox.session = nil
-        defer { if let done { thread.submit(done) }; thread.stop() }
+        pumpControl?.cancel()
+        let bastions = self.bastions
+        defer {
+            // The bastions' tunnels end once this session's socket is closed (on the thread, below).
+            thread.submit { for bastion in bastions.reversed() { bastion.shutdown() } }
+            if let done { thread.submit(done) }
+            thread.stop()
+        }
         thread.submit { [self] in
             if let session {
                 if !broken.load(ordering: .relaxed) {
@@ -133,7 +185,7 @@ final class SSHSession: @unchecked Sendable {
         // No direction means libssh2 wants to be called again soon: wait briefly for input.
         var cap: Int32 = events == 0 ? 10 : -1
         if events == 0 { events = Int16(POLLIN) }
-        if settings.keepaliveInterval > 0 {
+        if target.keepaliveInterval > 0 {
             let left = ContinuousClock.now.duration(to: nextKeepalive)
             let ms = Int32(clamping: max(0, left.components.seconds * 1000 + 1000))
             cap = cap < 0 ? ms : min(cap, ms)
@@ -147,8 +199,8 @@ final class SSHSession: @unchecked Sendable {
         if directions & LIBSSH2_SESSION_BLOCK_OUTBOUND == 0 { sendKeepaliveIfDue() }
     }
 
-    private func sendKeepaliveIfDue() {
-        guard settings.keepaliveInterval > 0, let session, ContinuousClock.now >= nextKeepalive else { return }
+    func sendKeepaliveIfDue() {
+        guard target.keepaliveInterval > 0, let session, ContinuousClock.now >= nextKeepalive else { return }
         var seconds: Int32 = 0
         let rc = libssh2_keepalive_send(session, &seconds)
         if rc != 0 && rc != LIBSSH2_ERROR_EAGAIN && SSHSession.isConnectionError(rc) {
@@ -232,27 +284,31 @@ final class SSHSession: @unchecked Sendable {
     func markBroken() { broken.store(true, ordering: .relaxed) }
 
     /// `address:port` for messages.
-    var endpoint: String { "\(host.address):\(host.port)" }
+    var endpoint: String { target.endpoint }
+
+    /// The socket (only on the thread).
+    var socketDescriptor: Int32 { socketFD }
 
     /// The libssh2 session (only on the thread, after connecting).
     var handle: OpaquePointer? { session }
 
     // MARK: - Connecting
 
-    private func establish(_ control: OperationControl) throws {
-        socketFD = try openSocket(control)
+    private func establish(_ control: OperationControl, socket: Int32?) throws {
+        socketFD = try socket ?? openSocket(control)
         guard let session = wf_session_init() else {
             throw TransportError(.localIO, host: host.name, "libssh2 could not create a session")
         }
         self.session = session
         libssh2_session_set_blocking(session, 0)
-        _ = libssh2_session_method_pref(session, LIBSSH2_METHOD_HOSTKEY, hostKeyPreference())
+        let knownHosts = try loadKnownHosts()
+        _ = libssh2_session_method_pref(session, LIBSSH2_METHOD_HOSTKEY, hostKeyPreference(knownHosts))
         let rc: Int32
         do {
             rc = try retry(control) { libssh2_session_handshake(session, libssh2_socket_t(socketFD)) }
         } catch Interruption.timedOut {
             throw TransportError(.unreachable, host: host.name,
-                                 "'\(endpoint)' accepted the connection but no SSH handshake completed within \(settings.connectTimeout) s; check that an SSH server listens there")
+                                 "'\(endpoint)' accepted the connection but no SSH handshake completed within \(target.connectTimeout) s; check that an SSH server listens there")
         } catch Interruption.cancelled {
             throw TransportError(.cancelled, host: host.name, "connecting to '\(endpoint)' was cancelled")
         }
@@ -260,33 +316,41 @@ final class SSHSession: @unchecked Sendable {
             throw TransportError(.unreachable, host: host.name,
                                  "ssh handshake with '\(endpoint)' failed: \(lastErrorText()); check that an SSH server listens there")
         }
-        try verifyHostKey()
+        try verifyHostKey(knownHosts)
         do {
             try authenticate(control)
         } catch let interruption as Interruption {
             throw interruption == .cancelled
                 ? TransportError(.cancelled, host: host.name, "authenticating to '\(endpoint)' was cancelled")
                 : TransportError(.authentication, host: host.name,
-                                 "authentication on '\(endpoint)' did not finish within \(settings.connectTimeout) s")
+                                 "authentication on '\(endpoint)' did not finish within \(target.connectTimeout) s", permanent: false)
         }
-        if settings.keepaliveInterval > 0 {
-            libssh2_keepalive_config(session, 1, UInt32(settings.keepaliveInterval))
-            nextKeepalive = ContinuousClock.now + .seconds(settings.keepaliveInterval)
-            // Unacknowledged data (keepalives included) fails the socket after three intervals.
-            var userTimeout = UInt32(settings.keepaliveInterval * 3 * 1000)
+        if target.keepaliveInterval > 0 {
+            libssh2_keepalive_config(session, 1, UInt32(target.keepaliveInterval))
+            nextKeepalive = ContinuousClock.now + .seconds(target.keepaliveInterval)
+            // Unacknowledged data (keepalives included) fails the socket after ServerAliveCountMax
+            // intervals (a tunnel's socket is not TCP: the option does not apply there).
+            var userTimeout = UInt32(target.keepaliveInterval * target.keepaliveCountMax * 1000)
             _ = setsockopt(socketFD, Int32(IPPROTO_TCP), TCP_USER_TIMEOUT, &userTimeout, socklen_t(MemoryLayout<UInt32>.size))
         }
         logger.debug("ssh session ready", metadata: ["host": "\(host.name)", "auth": "\(authenticatedBy)"])
     }
 
-    /// Host key algorithms in order of preference: the pinned key's type first, then ed25519 and
-    /// ECDSA (libssh2 1.10 cannot use the rsa-sha2 host key algorithms OpenSSH offers).
-    private func hostKeyPreference() -> String {
+    /// Host key algorithms in order of preference: the pinned key's type, then the types
+    /// known_hosts lists for the host (as OpenSSH orders them), then ed25519 and ECDSA. Host
+    /// certificates are never offered: libssh2 1.10 lists ECDSA certificate methods but has no
+    /// host-key parser or verifier for them (they exist for client keys), so negotiating one
+    /// would call a null function.
+    private func hostKeyPreference(_ knownHosts: KnownHosts) -> String {
         var order = ["ssh-ed25519", "ecdsa-sha2-nistp256", "ecdsa-sha2-nistp384", "ecdsa-sha2-nistp521", "ssh-rsa"]
-        if let pinned = host.hostKey.flatMap(SSHKeyBlob.parse), let index = order.firstIndex(of: pinned.type) {
-            order.insert(order.remove(at: index), at: 0)
+        var preferred = knownHosts.knownTypes(for: target.knownHostsName).filter(order.contains)
+        preferred.sort { order.firstIndex(of: $0)! < order.firstIndex(of: $1)! }
+        if let pinned = target.pinnedHostKey.flatMap(SSHKeyBlob.parse), order.contains(pinned.type) {
+            preferred.removeAll { $0 == pinned.type }
+            preferred.insert(pinned.type, at: 0)
         }
-        return order.joined(separator: ",")
+        order.removeAll { preferred.contains($0) }
+        return (preferred + order).joined(separator: ",")
     }
 
     /// A connected non-blocking TCP socket to the host, within the connect timeout.
@@ -295,10 +359,11 @@ final class SSHSession: @unchecked Sendable {
         hints.ai_socktype = Int32(SOCK_STREAM.rawValue)
         hints.ai_family = AF_UNSPEC
         var list: UnsafeMutablePointer<addrinfo>?
-        let gai = getaddrinfo(host.address, String(host.port), &hints, &list)
+        let gai = getaddrinfo(target.hostname, String(target.port), &hints, &list)
         guard gai == 0, let first = list else {
+            let source = target.origins["hostname"].map { " (from \($0))" } ?? ""
             throw TransportError(.unreachable, host: host.name,
-                                 "cannot resolve '\(host.address)': \(String(cString: gai_strerror(gai))); check the host's address in the inventory")
+                                 "cannot resolve '\(target.hostname)'\(source): \(String(cString: gai_strerror(gai))); check the host's address in the inventory, or give it a HostName in ssh_config")
         }
         defer { freeaddrinfo(list) }
         var lastError = "no address"
@@ -323,7 +388,7 @@ final class SSHSession: @unchecked Sendable {
                 if control.isPastDeadline {
                     Glibc.close(fd)
                     throw TransportError(.unreachable, host: host.name,
-                                         "no answer from '\(endpoint)' within \(settings.connectTimeout) s; check that the host is up and reachable")
+                                         "no answer from '\(endpoint)' within \(target.connectTimeout) s; check that the host is up and reachable")
                 }
             }
             var soError: Int32 = 0
@@ -334,7 +399,7 @@ final class SSHSession: @unchecked Sendable {
             Glibc.close(fd)
         }
         throw TransportError(.unreachable, host: host.name,
-                             "cannot connect to '\(endpoint)': \(lastError.lowercased()); check that the host is up and sshd listens on port \(host.port)")
+                             "cannot connect to '\(endpoint)': \(lastError.lowercased()); check that the host is up and sshd listens on port \(target.port)")
     }
 
     deinit {

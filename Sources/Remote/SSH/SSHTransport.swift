@@ -86,12 +86,28 @@ public actor SSHTransport: Transport {
             }
             session.shutdown()
         }
-        let session = try await SSHSession.connect(host: host, settings: settings, options: options, logger: logger)
+        let target = try effectiveTarget()
+        let session = try await SSHSession.connect(name: host.name, target: target, options: options, logger: logger)
         sessionsOpened += 1
         lastConnection = ConnectionInfo(user: session.user, authenticatedBy: session.authenticatedBy,
-                                        hostKeyStatus: session.hostKeyStatus)
+                                        hostKeyStatus: session.hostKeyStatus,
+                                        bastions: session.bastions.map {
+                                            BastionInfo(name: $0.target.label, endpoint: $0.endpoint, user: $0.user,
+                                                        authenticatedBy: $0.authenticatedBy, hostKeyStatus: $0.hostKeyStatus)
+                                        })
         busy[ObjectIdentifier(session)] = session
         return session
+    }
+
+    /// The host's settings after the inventory, ssh_config and the defaults (read again for each
+    /// new connection, so an edited ssh_config takes effect); a problem is a permanent failure.
+    public nonisolated func effectiveTarget() throws -> SSHTarget {
+        do {
+            return try SSHTargetResolver.resolve(host: host, settings: settings, options: options)
+        } catch {
+            throw TransportError(.configuration, host: host.name,
+                                 "the SSH configuration for '\(host.name)' is unusable: " + error.diagnostics.map(\.description).joined(separator: "; "))
+        }
     }
 
     private func checkin(_ session: SSHSession) {
@@ -112,4 +128,25 @@ public struct ConnectionInfo: Sendable, Hashable, Codable {
     public var authenticatedBy: String
     /// How the host key was accepted.
     public var hostKeyStatus: HostKeyStatus
+    /// The bastions the connection runs through, first connected first.
+    public var bastions: [BastionInfo] = []
+}
+
+/// One bastion of a connection (`ProxyJump`).
+public struct BastionInfo: Sendable, Hashable, Codable {
+    /// The bastion as the `ProxyJump` spec names it.
+    public var name: String
+    /// `address:port`.
+    public var endpoint: String
+    /// The user logged in on the bastion.
+    public var user: String
+    /// The key that was accepted there.
+    public var authenticatedBy: String
+    /// How its host key was accepted.
+    public var hostKeyStatus: HostKeyStatus
+
+    enum CodingKeys: String, CodingKey {
+        case name, endpoint, user
+        case authenticatedBy = "authenticated_by", hostKeyStatus = "host_key"
+    }
 }
