@@ -31,6 +31,8 @@ public struct BuildRequest: Sendable, Hashable {
     public var minimumGCC: String?
     public var minimumFreeMB: Int?
     public var dryRun: Bool
+    /// The recipe-model settings for this job's version (``BuildRecipeSettings``).
+    public var settings = BuildRecipeSettings()
 
     public init(jobID: String, buildStep: String, package: String, version: String, versionSuffix: String? = nil,
                 python: PythonVersion, maxJobs: Int? = nil, builder: Builder = .native, source: String? = nil,
@@ -53,6 +55,10 @@ public struct BuildRequest: Sendable, Hashable {
                   environment: recipe.env.merging(job.variant.env) { $1 }, compilerFlags: job.variant.compilerFlags,
                   requires: needs.requires, forbids: needs.forbids, minimumGCC: job.variant.minimumGCC?.description,
                   dryRun: dryRun)
+        let resolved = recipe.resolved(for: job.version)
+        environment = resolved.env.merging(job.variant.env) { $1 }
+        settings = BuildRecipeSettings(recipe: resolved, variant: job.variant)
+        if recipe.sourceSpec.kind == .index, self.source == recipe.source { settings.sourceKind = "index" }
     }
 
     /// A readable id, unique per job and attempt: `wfsample-cpu-avx512-1.2.3-cp311-amd64-a1`.
@@ -74,6 +80,7 @@ public struct BuildRequest: Sendable, Hashable {
         for flag in forbids.sorted() { args += ["--forbid", flag.name] }
         if let minimumGCC { args += ["--min-gcc", minimumGCC] }
         if let minimumFreeMB { args += ["--min-free-mb", String(minimumFreeMB)] }
+        args += settings.arguments
         if dryRun { args.append("--dry-run") }
         return args
     }
