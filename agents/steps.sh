@@ -128,6 +128,10 @@ wf_prepare_source() {
         "${WF_PYTHON_BIN:-python3}" "$WF_AGENT_DIR/fetch_sdist.py" --index "$src" --project "${WF_PROJECT:-}" --version "$WF_VERSION" --dest "$sdists"
       file=$sdists/$(cat "$sdists/.last" 2>/dev/null)
       wf_run tar -xzf "$file" -C "$dest" --strip-components=1 ;;
+    sdist)
+      [ "$WF_DRY_RUN" = 1 ] || [ -f "$src" ] || wf_finish "$WF_EXIT_USAGE" "sdist '$src' does not exist on this host"
+      wf_run mkdir -p "$dest"
+      wf_run tar -xzf "$src" -C "$dest" --strip-components=1 ;;
     archive)
       [ "$WF_DRY_RUN" = 1 ] || [ -f "$src" ] || wf_finish "$WF_EXIT_USAGE" "source archive '$src' does not exist on this host"
       wf_run mkdir -p "$dest"
@@ -136,7 +140,7 @@ wf_prepare_source() {
       [ "$WF_DRY_RUN" = 1 ] || [ -d "$src" ] || wf_finish "$WF_EXIT_USAGE" "source '$src' does not exist on this host"
       wf_run mkdir -p "$dest"
       wf_run cp -R "$src/." "$dest/" ;;
-    *) wf_usage_error "unknown --source-kind '$kind': expected git, index, archive or dir" ;;
+    *) wf_usage_error "unknown --source-kind '$kind': expected git, index, sdist, archive or dir" ;;
   esac
   wf_apply_patches "$dest"
 }
@@ -220,6 +224,8 @@ wf_metadata_only() {
   if [ "$WF_DRY_RUN" = 1 ]; then wf_run "$WF_VENV_PY" "$WF_AGENT_DIR/pep517_metadata.py" "$src" "$out"; return 0; fi
   json=$(cd "$src" && "$WF_VENV_PY" "$WF_AGENT_DIR/pep517_metadata.py" "$src" "$out") \
     || wf_finish "$WF_EXIT_BUILD" "prepare_metadata_for_build_wheel failed in phase 'metadata' (see the log)"
+  wf_json_obj metadata:raw "$json" env:raw "$(wf_env_json)" patches:raw "$(wf_json_array "${WF_PATCHES[@]+"${WF_PATCHES[@]}"}")" \
+    python "$WF_PYTHON" python_bin "$WF_PYTHON_BIN" > "$WF_JOB_DIR/metadata.json"
   wf_emit metadata metadata:raw "$json"
   wf_phase report
   wf_finish "$WF_EXIT_OK" ""

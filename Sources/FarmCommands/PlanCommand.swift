@@ -24,14 +24,27 @@ struct PlanCommand: AsyncParsableCommand {
 
     func run() async throws {
         let inventory = try inventoryOptions.load()
-        let (recipe, jobs) = try selection.jobs()
-        let analysis = PlanAnalysis(jobs: jobs, hosts: inventory.hosts)
+        let (recipe, matrix) = try selection.matrix()
+        let analysis = PlanAnalysis(jobs: matrix.jobs, hosts: inventory.hosts)
         if output.json {
-            try printJSON(PlanDocument(recipe: recipe, inventory: inventoryOptions.inventoryPath, analysis: analysis))
+            var document = PlanDocument(recipe: recipe, inventory: inventoryOptions.inventoryPath, analysis: analysis)
+            document.not_built = matrix.notBuilt.map { .init(package: $0.package, version: $0.version.description, python: $0.python?.description, reason: $0.reason, refused: $0.refused) }
+            try printJSON(document)
         } else {
-            print(render(recipe: recipe, analysis: analysis))
+            print(render(recipe: recipe, analysis: analysis) + Self.renderNotBuilt(matrix))
         }
-        if !analysis.unplaceable.isEmpty { throw ExitCode(1) }
+        if !analysis.unplaceable.isEmpty || matrix.notBuilt.contains(where: \.refused) { throw ExitCode(1) }
+    }
+
+    /// What the selection names that gets no job, and the versioned notes in force.
+    static func renderNotBuilt(_ matrix: MatrixPlan) -> String {
+        var out = ""
+        if !matrix.notBuilt.isEmpty {
+            out += "\n\nnot built (\(matrix.notBuilt.count)):\n"
+            out += matrix.notBuilt.map { "  \($0.package)==\($0.version)\($0.python.map { " cp\($0.major)\($0.minor)" } ?? ""): \($0.reason)" }.joined(separator: "\n")
+        }
+        if !matrix.notes.isEmpty { out += "\n\nnotes:\n" + matrix.notes.map { "  \($0)" }.joined(separator: "\n") }
+        return out
     }
 
     private func render(recipe: Recipe, analysis: PlanAnalysis) -> String {
@@ -64,6 +77,7 @@ struct PlanCommand: AsyncParsableCommand {
 struct PlanDocument: Encodable {
     struct Summary: Encodable { let jobs: Int; let placeable: Int; let unplaceable: Int }
     struct Rejection: Encodable { let host: String; let reasons: [String] }
+    struct NotBuilt: Encodable { let package: String; let version: String; let python: String?; let reason: String; let refused: Bool }
     struct Job: Encodable {
         let id: String
         let package: String
@@ -82,6 +96,8 @@ struct PlanDocument: Encodable {
     let inventory: String
     let summary: Summary
     let jobs: [Job]
+    /// Packages (and Pythons) the selection names that have no build for a version, and why.
+    var not_built: [NotBuilt] = []
 
     init(recipe: Recipe, inventory: String, analysis: PlanAnalysis) {
         self.recipe = recipe.name

@@ -92,7 +92,8 @@ struct ReleaseCommand: AsyncParsableCommand {
 
     func run() async throws {
         let inventory = try inventoryOptions.load()
-        let (recipe, jobs) = try selection.jobs()
+        let (recipe, matrix) = try selection.matrix()
+        let jobs = matrix.jobs
         var logger = Logger(label: "wheelfarm.release")
         logger.logLevel = verbose ? .info : .warning
         let environment = ProcessInfo.processInfo.environment
@@ -143,6 +144,8 @@ struct ReleaseCommand: AsyncParsableCommand {
         configuration.updateReadme = updateReadme ? URL(fileURLWithPath: readme) : nil
         configuration.arguments = ["wheelfarm"] + CommandLine.arguments.dropFirst()
         configuration.notes = JobMatrix.abi3Note(recipe: recipe, selection: selection.selection).map { [$0] } ?? []
+        configuration.notes += matrix.notBuilt.map { "not built: \($0.package)==\($0.version)\($0.python.map { " (Python \($0))" } ?? ""): \($0.reason)" }
+        configuration.notes += matrix.notes.map { "note: \($0)" }
 
         let recipeForGate = recipe
         let jobsForGate = jobs.map { ($0, ReleasePipelineSupport.expectation(for: $0, recipe: recipe)) }

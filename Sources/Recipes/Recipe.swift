@@ -82,6 +82,14 @@ public struct Recipe: Sendable, Hashable, Codable {
         return r
     }
 
+    /// Replaces the source with `text` (a git URL, a folder, `pypi`, or `index:URL`), keeping the tag template.
+    public mutating func override(source text: String) {
+        let tag = sourceSpec.tag
+        sourceSpec = text.hasPrefix("index:") ? RecipeSource(kind: .index, location: String(text.dropFirst(6))) : RecipeSource(shorthand: text)
+        sourceSpec.tag = tag
+        source = sourceSpec.location
+    }
+
     /// Why the recipe cannot build `version` at all (nil when it can).
     public func unsupportedReason(for version: PEP440Version) -> String? {
         versions.admits(version, prereleases: true) ? nil : "recipe \(name) builds versions \(versions) only"

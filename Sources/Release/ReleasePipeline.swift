@@ -215,7 +215,7 @@ public final class ReleasePipeline: Sendable {
         var schedule: ScheduleReport?
         if !toBuild.isEmpty {
             out("\n=== Phase 1: Build and verify (\(toBuild.count) jobs) ===")
-            let bundle = try Self.agentBundle()
+            let bundle = try Self.agentBundle().including(recipe: config.recipe)
             let source = try sourceArchive(scratch: dist.appendingPathComponent(".wheelfarm/sources"))
             let runner = ReleaseJobRunner(configuration: config, runID: runID, journal: journal, pool: pool,
                                           buildRunner: BuildRunner(bundle: bundle, logger: logger),
@@ -592,7 +592,7 @@ public final class ReleasePipeline: Sendable {
                 continue
             }
             let request = BuildRequest(job: e.job, recipe: config.recipe, host: host, source: config.recipe.source, builder: config.builder)
-            let agentDir = (try? Self.agentBundle())?.installDirectory(workDir: host.workDir) ?? "\(host.workDir)/agents/<version>"
+            let agentDir = (try? Self.agentBundle().including(recipe: config.recipe))?.installDirectory(workDir: host.workDir) ?? "\(host.workDir)/agents/<version>"
             let command = (["bash", "\(agentDir)/build.sh"] + request.arguments(workDir: host.workDir))
                 .map { $0.contains(" ") ? "'\($0)'" : $0 }.joined(separator: " ")
             out("  \(e.job.id) on one of \(e.eligible.map(\.name).joined(separator: ", ")):")
