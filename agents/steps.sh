@@ -194,10 +194,10 @@ wf_build_requirements() {
     grep -v -i -E "^[[:space:]]*${skip}([^A-Za-z0-9_.-]|$)" "$out" > "$out.tmp"; mv "$out.tmp" "$out"
     echo "==> build requirement '$skip' not installed (--skip-requirement)" >&2
   done
-  if [ "${WHEELFARM_TORCH_INDEX:-}" = pypi ] && grep -q -E '^torch==[^ ;]+\+cpu' "$out"; then
+  if [ "${WHEELFARM_TORCH_INDEX:-}" = pypi ]; then
     echo "==> WHEELFARM_TORCH_INDEX=pypi: PyTorch's CPU index is not used; torch comes from PyPI (same version, CUDA build)" >&2
     sed -i -E 's/^(torch==[^ ;+]+)\+cpu/\1/' "$out"
-    sed -i -E '/^--(extra-)?index-url .*download\.pytorch\.org/d' "$out"
+    sed -i -E '/^--(extra-)?index-url[= ].*download\.pytorch\.org/d' "$out"
   fi
   echo "==> build requirements:" >&2; sed 's/^/    /' "$out" >&2
 }
@@ -222,6 +222,9 @@ wf_metadata_only() {
   local src=$1 out=$WF_JOB_DIR/tmp/metadata json
   wf_phase metadata
   if [ "$WF_DRY_RUN" = 1 ]; then wf_run "$WF_VENV_PY" "$WF_AGENT_DIR/pep517_metadata.py" "$src" "$out"; return 0; fi
+  local IFS=$'\x1f'
+  export WF_CONFIG_SETTINGS_JSON="${WF_CONFIG_SETTINGS[*]-}"
+  unset IFS
   json=$(cd "$src" && "$WF_VENV_PY" "$WF_AGENT_DIR/pep517_metadata.py" "$src" "$out") \
     || wf_finish "$WF_EXIT_BUILD" "prepare_metadata_for_build_wheel failed in phase 'metadata' (see the log)"
   wf_json_obj metadata:raw "$json" env:raw "$(wf_env_json)" patches:raw "$(wf_json_array "${WF_PATCHES[@]+"${WF_PATCHES[@]}"}")" \
@@ -250,4 +253,32 @@ wf_template_settings() {
   local cm=()
   for kv in "${WF_CMAKE_ARGS[@]+"${WF_CMAKE_ARGS[@]}"}"; do cm+=("$(wf_expand "$kv")"); done
   if [ ${#cm[@]} -gt 0 ]; then wf_setenv CMAKE_ARGS "${CMAKE_ARGS:+$CMAKE_ARGS }${cm[*]}"; fi
+}
+
+# Renames the distribution in $1/pyproject.toml ([project] name) to the variant's package, so a
+# project's CPU variants publish under their own names (the import package is unchanged).
+wf_rename_project() {
+  local py=$1/pyproject.toml
+  [ "$WF_DRY_RUN" = 1 ] && { wf_run sed -i "s/^name = .*/name = \"$WF_PACKAGE\"/" "$py"; return 0; }
+  [ -f "$py" ] || return 0
+  "$WF_PYTHON_BIN" - "$py" "$WF_PACKAGE" <<'PY' || wf_finish "$WF_EXIT_BUILD" "could not rename the distribution in pyproject.toml to '$WF_PACKAGE'"
+import re, sys
+path, name = sys.argv[1], sys.argv[2]
+lines = open(path, encoding="utf-8").read().split("\n")
+section, done = None, False
+for i, line in enumerate(lines):
+    m = re.match(r"^\s*\[([^\]]+)\]\s*$", line)
+    if m:
+        section = m.group(1).strip()
+        continue
+    if section == "project" and re.match(r'^name\s*=\s*["\']', line):
+        if not re.search(r'["\']' + re.escape(name) + r'["\']', line):
+            print(f"==> distribution renamed: {line.strip()} -> name = \"{name}\"", file=sys.stderr)
+            lines[i] = f'name = "{name}"'
+        done = True
+        break
+if not done:
+    sys.exit("no [project] name in pyproject.toml")
+open(path, "w", encoding="utf-8").write("\n".join(lines))
+PY
 }

@@ -5,6 +5,7 @@ import Foundation
 import Inventory
 import Logging
 import Recipes
+import Release
 import Remote
 
 /// `wheelfarm hosts probe`: ask every host what it is and compare with the inventory.
@@ -62,6 +63,7 @@ struct HostsProbeCommand: AsyncParsableCommand {
         var logger = Logger(label: "wheelfarm.hosts-probe")
         logger.logLevel = .warning
         let prober = HostProber(bundle: bundle, cache: ProbeCache(directory: URL(fileURLWithPath: cachePath)), logger: logger)
+            .asking(about: recipeList.flatMap(\.allPrerequisites))
         let transports = selected.map { Transports.make(for: $0, ssh: inventory.ssh, logger: logger) }
         let results = await prober.probeAll(transports, timeout: .seconds(timeout))
         for t in transports { await t.close() }

@@ -1,5 +1,9 @@
+import struct Inventory.Host
+import Agents
 import ArgumentParser
+import Foundation
 import Inventory
+import Release
 import Recipes
 import Scheduling
 
@@ -22,10 +26,26 @@ struct PlanCommand: AsyncParsableCommand {
     @OptionGroup(title: "Selection") var selection: SelectionOptions
     @OptionGroup(title: "Output") var output: OutputOptions
 
+    @Option(name: .customLong("probe-cache"), help: ArgumentHelp(
+        "Probe reports of `hosts probe` to judge prerequisites and toolchains with (one JSON file per host).",
+        discussion: "Default: $WHEELFARM_PROBE_CACHE, else .wheelfarm/probes when it exists. Hosts without a report are judged by the inventory alone.",
+        valueName: "dir"))
+    var probeCache: String?
+
+    /// Facts from cached probe reports, by host name.
+    func cachedFacts(_ hosts: [Host]) -> [String: HostFacts] {
+        let env = ProcessInfo.processInfo.environment["WHEELFARM_PROBE_CACHE"].flatMap { $0.isEmpty ? nil : $0 }
+        guard let dir = probeCache ?? env ?? (FileManager.default.fileExists(atPath: ".wheelfarm/probes") ? ".wheelfarm/probes" : nil) else { return [:] }
+        let cache = ProbeCache(directory: URL(fileURLWithPath: dir))
+        var out: [String: HostFacts] = [:]
+        for h in hosts { if let entry = try? cache.load(host: h.name) { out[h.name] = HostFacts(report: entry.report) } }
+        return out
+    }
+
     func run() async throws {
         let inventory = try inventoryOptions.load()
         let (recipe, matrix) = try selection.matrix()
-        let analysis = PlanAnalysis(jobs: matrix.jobs, hosts: inventory.hosts)
+        let analysis = PlanAnalysis(jobs: matrix.jobs, hosts: inventory.hosts, facts: cachedFacts(inventory.hosts))
         if output.json {
             var document = PlanDocument(recipe: recipe, inventory: inventoryOptions.inventoryPath, analysis: analysis)
             document.not_built = matrix.notBuilt.map { .init(package: $0.package, version: $0.version.description, python: $0.python?.description, reason: $0.reason, refused: $0.refused) }

@@ -395,6 +395,7 @@ public final class ReleasePipeline: Sendable {
     func probeHosts(pool: TransportPool, journal: Journal, runID: String) async -> [String: HostFacts] {
         guard let bundle = try? Self.agentBundle() else { return [:] }
         let prober = HostProber(bundle: bundle, cache: ProbeCache(directory: configuration.distDir.appendingPathComponent(".wheelfarm/probes")), logger: logger)
+            .asking(about: configuration.recipe.allPrerequisites)
         let hosts = configuration.inventory.hosts.filter { !$0.drain }
         var facts: [String: HostFacts] = [:]
         await withTaskGroup(of: (String, Result<ProbeReport, any Error>).self) { group in
@@ -411,8 +412,7 @@ public final class ReleasePipeline: Sendable {
                 switch result {
                 case let .success(report):
                     let pythons = Set(report.pythonVersions)
-                    facts[name] = HostFacts(pythons: pythons, canProvisionPython: report.canProvisionPython,
-                                            gccVersion: report.gccVersion)
+                    facts[name] = HostFacts(report: report)
                     record.detail = "Python \(pythons.sorted().map(\.description).joined(separator: ", ")), gcc \(report.gcc?.version ?? "none")"
                     out("  host \(name): reachable, \(report.arch), \(record.detail!)")
                 case let .failure(error):

@@ -18,6 +18,8 @@ public enum Ineligibility: Sendable, Hashable, CustomStringConvertible {
     case pythonUnavailable(PythonVersion, available: [PythonVersion])
     /// The host's GCC is older than the variant needs, or the probe found none.
     case toolchainTooOld(required: PEP440Version, found: PEP440Version?)
+    /// The host lacks a build prerequisite of the recipe (a header, a tool, a new enough C++ compiler).
+    case prerequisiteMissing(String)
     /// The host failed recently and is waiting for its next health check.
     case quarantined
     /// The host failed its health checks so often that the scheduler gave up on it.
@@ -40,6 +42,7 @@ public enum Ineligibility: Sendable, Hashable, CustomStringConvertible {
             "has no Python \(python) and cannot provision one (has \(available.isEmpty ? "none" : available.map(\.description).joined(separator: ", ")))"
         case let .toolchainTooOld(required, found):
             "has \(found.map { "GCC \($0)" } ?? "no GCC"), the variant needs GCC ≥ \(required)"
+        case let .prerequisiteMissing(what): what
         case .quarantined: "is quarantined after a failure"
         case .unreachable: "is unreachable (gave up after repeated failed health checks)"
         case .noFreeSlot: "has no free build slot"
@@ -91,8 +94,24 @@ public enum Eligibility {
             if let minimum = job.variant.minimumGCC, facts.gccVersion.map({ $0 < minimum }) ?? true {
                 out.append(.toolchainTooOld(required: minimum, found: facts.gccVersion))
             }
+            out += prerequisiteProblems(job.variant.prerequisites, facts: facts)
         }
         return out
+    }
+
+    /// The prerequisites the probe found missing, each naming the Debian package to install.
+    /// Prerequisites the probe was not asked about rule nothing out (the build step checks again).
+    public static func prerequisiteProblems(_ prerequisites: [Prerequisite], facts: HostFacts) -> [Ineligibility] {
+        prerequisites.compactMap { p in
+            let install = p.debianPackage.map { " (install the Debian package \($0))" } ?? ""
+            switch p.kind {
+            case .header: return facts.headersMissing.contains(p.name) ? .prerequisiteMissing("lacks the header \(p.name)\(install)") : nil
+            case .tool: return facts.toolsMissing.contains(p.name) ? .prerequisiteMissing("lacks the tool \(p.name)\(install)") : nil
+            case .cxx:
+                guard let minimum = p.minimum, let found = facts.cxxVersion, found < minimum else { return nil }
+                return .prerequisiteMissing("has C++ compiler \(found), the build needs ≥ \(minimum)\(install)")
+            }
+        }
     }
 
     /// True when `host` can take `job` as far as the inventory says.
@@ -124,10 +143,11 @@ struct EligibilityKey: Hashable, Sendable {
     var forbids: Set<Capability>
     var python: PythonVersion
     var minimumGCC: PEP440Version?
+    var prerequisites: [Prerequisite]
 
     init(_ job: BuildJob) {
         let needs = job.hostRequirements
         arch = job.arch; requires = needs.requires; forbids = needs.forbids
-        python = job.python; minimumGCC = job.variant.minimumGCC
+        python = job.python; minimumGCC = job.variant.minimumGCC; prerequisites = job.variant.prerequisites
     }
 }

@@ -11,6 +11,13 @@ public struct HostFacts: Sendable, Hashable, Codable {
     public var canProvisionPython: Bool
     /// The version of the host's GCC, or `nil` when none was found.
     public var gccVersion: PEP440Version?
+    /// The version of the host's C++ compiler (`$CXX`, else g++), or `nil` when unknown.
+    public var cxxVersion: PEP440Version?
+    /// Headers and tools the probe found and did not find (others are unknown: they rule nothing out).
+    public var headersFound: Set<String> = []
+    public var headersMissing: Set<String> = []
+    public var toolsFound: Set<String> = []
+    public var toolsMissing: Set<String> = []
 
     /// Creates probe facts.
     public init(pythons: Set<PythonVersion> = [], canProvisionPython: Bool = false, gccVersion: PEP440Version? = nil) {

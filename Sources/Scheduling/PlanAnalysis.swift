@@ -20,13 +20,14 @@ public struct PlanAnalysis: Sendable {
 
     public let entries: [Entry]
 
-    /// Analyses `jobs` against `hosts`.
-    public init(jobs: [BuildJob], hosts: [Host]) {
+    /// Analyses `jobs` against `hosts` and, when given, what probes found on them (cached
+    /// reports: prerequisites and toolchains).
+    public init(jobs: [BuildJob], hosts: [Host], facts: [String: HostFacts] = [:]) {
         entries = jobs.map { job in
             var eligible: [Host] = []
             var rejected: [(Host, [Ineligibility])] = []
             for host in hosts {
-                let reasons = Eligibility.reasons(host: host, job: job)
+                let reasons = Eligibility.reasons(host: host, job: job, facts: facts[host.name])
                 if reasons.isEmpty { eligible.append(host) } else { rejected.append((host, reasons)) }
             }
             let reason = eligible.isEmpty ? Self.explain(job: job, hosts: hosts, rejected: rejected) : nil
