@@ -51,9 +51,20 @@ struct PlanCommand: AsyncParsableCommand {
             document.not_built = matrix.notBuilt.map { .init(package: $0.package, version: $0.version.description, python: $0.python?.description, reason: $0.reason, refused: $0.refused) }
             try printJSON(document)
         } else {
-            print(render(recipe: recipe, analysis: analysis) + Self.renderNotBuilt(matrix))
+            print(render(recipe: recipe, analysis: analysis) + Self.renderNotBuilt(matrix) + Self.renderTests(recipe: recipe, jobs: matrix.jobs, hosts: inventory.hosts))
         }
         if !analysis.unplaceable.isEmpty || matrix.notBuilt.contains(where: \.refused) { throw ExitCode(1) }
+    }
+
+    /// Where each wheel's test will run (the weakest eligible host), or why it cannot.
+    static func renderTests(recipe: Recipe, jobs: [BuildJob], hosts: [Host]) -> String {
+        guard recipe.test != nil, !jobs.isEmpty else { return "" }
+        var out = "\n\ntests (weakest eligible host):\n"
+        for job in jobs {
+            let p = TestPlacement.weakest(for: job, hosts: hosts)
+            out += "  \(job.id): " + (p.host.map { "on \($0)" } ?? "cannot be tested") + (p.note.map { " — \($0)" } ?? "") + "\n"
+        }
+        return String(out.dropLast())
     }
 
     /// What the selection names that gets no job, and the versioned notes in force.

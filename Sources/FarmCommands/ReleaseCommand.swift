@@ -49,6 +49,9 @@ struct ReleaseCommand: AsyncParsableCommand {
     @Flag(name: .customLong("skip-github"), help: "Do not create or complete GitHub releases.")
     var skipGitHub = false
 
+    @Flag(name: .customLong("skip-tests"), help: "Do not run the recipe's test on the built wheels (the release says so).")
+    var skipTests = false
+
     @Flag(name: .customLong("update-readme"), help: ArgumentHelp(
         "Replace the project description inside the existing wheels in --dist-dir with --readme; nothing is built or uploaded."))
     var updateReadme = false
@@ -140,6 +143,7 @@ struct ReleaseCommand: AsyncParsableCommand {
         configuration.maxJobs = maxJobs
         configuration.skipBuild = skipBuild
         configuration.skipGitHub = skipGitHub
+        configuration.skipTests = skipTests
         configuration.dryRun = dryRun
         configuration.updateReadme = updateReadme ? URL(fileURLWithPath: readme) : nil
         configuration.arguments = ["wheelfarm"] + CommandLine.arguments.dropFirst()

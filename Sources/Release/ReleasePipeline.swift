@@ -253,6 +253,11 @@ public final class ReleasePipeline: Sendable {
             else { failures[result.job.id] = result.reason ?? book.entry(result.job.id)?.lastFailure ?? result.status.rawValue }
         }
 
+        // Phase 1b: each wheel's test on the weakest eligible host (ReleasePipeline+Tests.swift).
+        if config.recipe.test != nil, !verified.isEmpty, config.updateReadme == nil {
+            await runTests(verified: &verified, failures: &failures, book: book, facts: facts, journal: journal)
+        }
+
         // Rewrites: --update-readme (and stop), --version-suffix.
         var publishPaths: [String: URL] = verified
         if let readme = config.updateReadme {
