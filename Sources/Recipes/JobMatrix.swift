@@ -78,6 +78,7 @@ public enum JobMatrix {
                 }
                 var v = resolved.variants.first { $0.package == variant.package } ?? variant.resolved(for: version)
                 v.prerequisites = resolved.prerequisites + v.prerequisites
+                for note in v.notes.map({ "\(version) \(v.package): \($0)" }) where !out.notes.contains(note) { out.notes.append(note) }
                 v.notes = resolved.notes + v.notes
                 for arch in v.arches.keys.sorted() where arches?.contains(arch) ?? true {
                     var forArch = v

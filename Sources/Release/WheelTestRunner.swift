@@ -41,7 +41,7 @@ public struct WheelTestRunner: Sendable {
         let values = ["version": job.publishedVersion, "package": job.variant.package, "python": job.python.description,
                       "arch": job.arch.kernelName, "max_jobs": "1", "project": job.recipe]
         let command = RecipeTemplate.expand(test.command, values)
-        let requires = test.requires.map(shellQuote).joined(separator: " ")
+        let requires = test.requires.map { shellQuote($0) }.joined(separator: " ")
         let script = """
             set -u
             cd \(shellQuote(dir)) || exit 3
@@ -91,6 +91,12 @@ public struct WheelTestRunner: Sendable {
         }
         return m
     }
+}
+
+/// Quotes a word for a POSIX shell.
+private func shellQuote(_ word: String) -> String {
+    if !word.isEmpty, word.allSatisfy({ $0.isASCII && ($0.isLetter || $0.isNumber || "-_./=:,+@%".contains($0)) }) { return word }
+    return "'" + word.replacingOccurrences(of: "'", with: "'\\''") + "'"
 }
 
 /// Host-safe identifiers.

@@ -26,9 +26,14 @@ public struct TestPlacement: Sendable, Hashable {
     /// Chooses the test host for `job` among `hosts` (draining hosts excluded).
     public static func weakest(for job: BuildJob, hosts: [Host], glibc: [String: PEP440Version] = [:]) -> TestPlacement {
         let excluded = (job.variant.isa[job.arch]?.exclude ?? []).union(job.hostRequirements.forbids)
-        let candidates = hosts.filter { $0.arch == job.arch && !$0.drain }
+        // The wheel-level `expect` list is what the wheel needs to run at all (per-object entries
+        // describe code a fat wheel dispatches to at run time).
+        let needed = job.variant.isa[job.arch]?.expect ?? []
+        let sameArch = hosts.filter { $0.arch == job.arch && !$0.drain }
+        let candidates = sameArch.filter { needed.isSubset(of: $0.capabilities) }
         guard !candidates.isEmpty else {
-            return TestPlacement(host: nil, note: "no \(job.arch.rawValue) host in the inventory to test \(job.id) on")
+            if sameArch.isEmpty { return TestPlacement(host: nil, note: "no \(job.arch.rawValue) host in the inventory to test \(job.id) on") }
+            return TestPlacement(host: nil, note: "no \(job.arch.rawValue) host has \(needed.subtracting(sameArch.reduce(into: Set<Capability>()) { $0.formIntersection($1.capabilities) }).sorted().map(\.name).joined(separator: ", ")), which the wheel needs to run: it cannot be tested on this farm (--skip-tests publishes it untested)")
         }
         // Fewest flags, then the oldest glibc (unknown counts as newest), then inventory order.
         func rank(_ h: Host) -> [Int] {

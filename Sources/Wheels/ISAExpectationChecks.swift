@@ -30,9 +30,9 @@ enum ISAExpectationChecks {
             for id in [WheelCheckID.isaExpected, .isaExcluded] { recorder.skip(id, "no ISA audit for \(arch.kernelName)") }
             return
         }
-        func fail(_ id: WheelCheckID, _ message: String) {
-            if isa.mode == .required { recorder.fail(id, message) } else { recorder.warn(id, message) }
-        }
+        var findings: [(WheelCheckID, CheckOutcome, String)] = []
+        let failOutcome: CheckOutcome = isa.mode == .required ? .fail : .warn
+        func fail(_ id: WheelCheckID, _ message: String) { findings.append((id, failOutcome, message)) }
         let audited = objects.filter { $0.isa != nil }
         var unmatched: [SharedObjectReport] = []
         var matched: [(SharedObjectReport, Variant.ObjectExpectation)] = []
@@ -47,7 +47,7 @@ enum ISAExpectationChecks {
         for (object, entry) in matched {
             let counts = object.isa ?? ISACounts()
             check(counts, expect: entry.expect, exclude: entry.exclude, requested: entry.requested, scope: "'\(object.path)'",
-                  recorder: &recorder, fail: fail, passes: &passes, excludedPasses: &excludedPasses)
+                  findings: &findings, failOutcome: failOutcome, passes: &passes, excludedPasses: &excludedPasses)
         }
         let wheelLevel = !isa.expect.isEmpty || !isa.exclude.isEmpty || !isa.requested.isEmpty
         if wheelLevel {
@@ -59,16 +59,18 @@ enum ISAExpectationChecks {
                 fail(.isaExpected, "no \(arch.kernelName) code found: expected \(isa.expect.sorted().map(\.name).joined(separator: ", "))")
             } else if let sum {
                 check(sum, expect: isa.expect, exclude: isa.exclude, requested: isa.requested, scope: scope,
-                      recorder: &recorder, fail: fail, passes: &passes, excludedPasses: &excludedPasses)
+                      findings: &findings, failOutcome: failOutcome, passes: &passes, excludedPasses: &excludedPasses)
             }
         }
+        for (id, outcome, message) in findings { recorder.set(id, outcome, message) }
         recorder.pass(.isaExpected, passes.isEmpty ? "no extensions promised" : passes.joined(separator: "; "))
         recorder.pass(.isaExcluded, excludedPasses.isEmpty ? "no extensions excluded" : excludedPasses.joined(separator: "; "))
     }
 
     static func check(_ counts: ISACounts, expect: Set<Capability>, exclude: Set<Capability>, requested: Set<Capability>, scope: String,
-                      recorder: inout CheckRecorder, fail: (WheelCheckID, String) -> Void,
+                      findings: inout [(WheelCheckID, CheckOutcome, String)], failOutcome: CheckOutcome,
                       passes: inout [String], excludedPasses: inout [String]) {
+        func fail(_ id: WheelCheckID, _ message: String) { findings.append((id, failOutcome, message)) }
         let missing = expect.sorted().filter { counts.count($0) == 0 }
         if !missing.isEmpty {
             fail(.isaExpected, "\(scope): no \(missing.map(\.name).joined(separator: ", ")) instructions in \(counts.instructions) decoded: the variant promises them (\(counts.summary))")
@@ -77,7 +79,7 @@ enum ISAExpectationChecks {
         }
         let notEmitted = requested.sorted().filter { counts.count($0) == 0 }
         if !notEmitted.isEmpty {
-            recorder.warn(.isaExpected, "\(scope): \(notEmitted.map(\.name).joined(separator: ", ")) requested from the compiler but not emitted (0 instructions in \(counts.instructions)): the wheel is published without them")
+            findings.append((.isaExpected, .warn, "\(scope): \(notEmitted.map(\.name).joined(separator: ", ")) requested from the compiler but not emitted (0 instructions in \(counts.instructions)): the wheel is published without them"))
         }
         let present = exclude.sorted().filter { counts.count($0) > 0 }
         if present.isEmpty {
