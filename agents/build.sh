@@ -86,7 +86,8 @@ WF_MAX_JOBS='' WF_BUILDER=native WF_SOURCE='' WF_MIN_GCC='' WF_MIN_FREE_MB='' WF
 WF_USER_ENV=() WF_CFLAGS=() WF_REQUIRE=() WF_FORBID=()
 # The recipe model (steps.sh): step file, patches, build requirements, prerequisites, abi3, source.
 WF_STEP='' WF_PATCHES=() WF_BUILD_REQUIREMENTS=() WF_PREREQUISITES=() WF_ABI3='' WF_SOURCE_KIND='' WF_SOURCE_TAG=''
-WF_PROJECT='' WF_CONFIG_SETTINGS=() WF_CMAKE_ARGS=() WF_SKIP_REQUIREMENTS=() WF_METADATA_ONLY=0
+WF_PROJECT='' WF_CONFIG_SETTINGS=() WF_CMAKE_ARGS=() WF_SKIP_REQUIREMENTS=()
+export WF_METADATA_ONLY=0   # read by the recipe steps
 WF_ARGS=("$@")
 
 wf_usage_error() { wf_finish "$WF_EXIT_USAGE" "$1"; }

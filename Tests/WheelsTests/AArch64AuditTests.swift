@@ -31,7 +31,7 @@ struct AArch64AuditTests {
         bfloat16_t bfcvt(float32_t a) { return vcvth_bf16_f32(a); }
         svfloat32_t sve_add(svbool_t p, svfloat32_t a, svfloat32_t b) { return svadd_f32_z(p, a, b); }
         void sve_loop(float *x, const float *y, long n) {
-            for (long i = 0; i < n; i += svcntw()) { svbool_t p = svwhilelt_b32(i, n); svst1(p, x + i, svmla_f32_x(p, svld1(p, x + i), svld1(p, y + i), 2.0f)); }
+            for (long i = 0; i < n; i += svcntw()) { svbool_t p = svwhilelt_b32(i, n); svst1(p, x + i, svmla_n_f32_x(p, svld1(p, x + i), svld1(p, y + i), 2.0f)); }
         }
         svint32_t sve_dot(svint32_t a, svint8_t b, svint8_t c) { return svdot_s32(a, b, c); }
         float plain(float *x, long n) { float s = 0; for (long i = 0; i < n; i++) s += x[i] * 3.0f; return s; }
@@ -56,7 +56,7 @@ struct AArch64AuditTests {
             guard cols.count >= 2, cols[0].hasSuffix(":"), cols[0].trimmingCharacters(in: .whitespaces).dropLast().allSatisfy(\.isHexDigit) else { continue }
             let mnemonic = cols[1].trimmingCharacters(in: .whitespaces)
             let operands = cols.count > 2 ? String(cols[2]) : ""
-            if sveOperand.firstMatch(in: operands) != nil || sveScalar.contains(mnemonic) || mnemonic.hasPrefix("ptrue") || mnemonic.hasPrefix("while") {
+            if (try sveOperand.firstMatch(in: operands)) != nil || sveScalar.contains(mnemonic) || mnemonic.hasPrefix("ptrue") || mnemonic.hasPrefix("while") {
                 out["sve", default: 0] += 1
                 continue
             }

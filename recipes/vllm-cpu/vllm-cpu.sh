@@ -88,6 +88,13 @@ for rel, marker in [("Caffe2/Caffe2Config.cmake", "  # The file public/cuda.cmak
     new = text.replace("if(ON)\n" + marker, "if(OFF)  # wheelfarm: CPU build\n" + marker)
     if new != text:
         open(path, "w").write(new)
+# The imported targets: nothing links the CUDA libraries (the wheel must load with a CPU torch).
+path = f"{base}/Caffe2/Caffe2Targets.cmake"
+text = open(path).read()
+for old, new in [('"c10;torch::cudart"', '"c10"'), ('"torch::cudart;c10_cuda;torch_cpu_library"', '"torch_cpu_library"'),
+                 ('"torch_cpu_library;torch_cuda_library"', '"torch_cpu_library"')]:
+    text = text.replace(old, new)
+open(path, "w").write(text)
 PY
 }
 
