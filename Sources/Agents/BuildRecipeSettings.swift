@@ -41,7 +41,7 @@ public struct BuildRecipeSettings: Sendable, Hashable {
         var seen = Set<String>()
         prerequisites = prerequisites.filter { seen.insert($0).inserted }
         if recipe.abi3 { abi3Tag = recipe.abi3Tag ?? "auto" }
-        if recipe.sourceSpec.kind != .index { sourceTag = recipe.sourceSpec.tag }
+        if recipe.sourceSpec.kind != .index, recipe.sourceSpec.tag != RecipeSource.defaultTag { sourceTag = recipe.sourceSpec.tag }
         project = recipe.project
         configSettings = recipe.configSettings.merging(variant.configSettings) { $1 }
         cmakeArgs = recipe.cmakeArgs + variant.cmakeArgs

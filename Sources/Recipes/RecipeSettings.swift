@@ -59,7 +59,10 @@ public struct RecipeSource: Sendable, Hashable, Codable, CustomStringConvertible
     /// The git tag of a version (templated: `v{version}`).
     public var tag: String
 
-    public init(kind: Kind, location: String, tag: String = "v{version}") {
+    /// The tag the agent checks out when the recipe names none.
+    public static let defaultTag = "v{version}"
+
+    public init(kind: Kind, location: String, tag: String = RecipeSource.defaultTag) {
         self.kind = kind; self.location = location; self.tag = tag
     }
 
