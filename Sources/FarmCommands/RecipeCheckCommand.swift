@@ -117,7 +117,8 @@ struct RecipeCheckCommand: AsyncParsableCommand {
             let env = ProcessInfo.processInfo.environment
             setenv("PYTHONPATH", ([URL(fileURLWithPath: pythonPath).standardizedFileURL.path] + [env["PYTHONPATH"]].compactMap { $0 }).joined(separator: ":"), 1)
         }
-        let logger = Logger(label: "wheelfarm.recipe-check")
+        var logger = Logger(label: "wheelfarm.recipe-check")
+        logger.logLevel = .warning
         let transport = Transports.make(for: host, ssh: SSHSettings(), logger: logger)
         let runner = BuildRunner(bundle: bundle, logger: logger)
 

@@ -36,3 +36,23 @@ struct TestPlacementTests {
         #expect(TestPlacement.weakest(for: job, hosts: [Fixture.host("arm", ["asimd"], arch: .arm64)]).host == nil)
     }
 }
+
+@Suite("Prerequisites found by the probe")
+struct PrerequisiteEligibilityTests {
+    @Test func aHostWithoutAHeaderOrANewEnoughCompilerCannotBuildTheVersionsThatNeedThem() throws {
+        let recipe = try Fixture.vllmRecipe
+        let host = Fixture.host("debian12", ["avx2"])
+        let at16 = try JobMatrix.expand(recipe: recipe, selection: JobSelection(versions: "0.16.0", platform: "linux/amd64"))[0]
+        let at20 = try JobMatrix.expand(recipe: recipe, selection: JobSelection(versions: "0.20.0", platform: "linux/amd64"))[0]
+        var facts = HostFacts(pythons: [PythonVersion(major: 3, minor: 10)], gccVersion: PEP440Version("12.2.0"))
+        facts.cxxVersion = PEP440Version("12.2.0")
+        facts.headersFound = ["numa.h"]
+        #expect(Eligibility.reasons(host: host, job: at16, facts: facts).isEmpty)
+        let r20 = Eligibility.reasons(host: host, job: at20, facts: facts).map(\.description)
+        #expect(r20 == ["has C++ compiler 12.2.0, the build needs ≥ 12.3 (install the Debian package g++-13 (Debian 13 / Ubuntu 24.04; Debian 12 has 12.2))"])
+        facts.headersFound = []; facts.headersMissing = ["numa.h"]
+        #expect(Eligibility.reasons(host: host, job: at16, facts: facts).map(\.description) == ["lacks the header numa.h (install the Debian package libnuma-dev)"])
+        // Unknown (the probe was not asked): nothing is ruled out, the build step checks again.
+        #expect(Eligibility.reasons(host: host, job: at16, facts: HostFacts(pythons: [PythonVersion(major: 3, minor: 10)])).isEmpty)
+    }
+}
