@@ -61,6 +61,7 @@ struct PlanCommand: AsyncParsableCommand {
         guard recipe.test != nil, !jobs.isEmpty else { return "" }
         var out = "\n\ntests (weakest eligible host):\n"
         for job in jobs {
+            if let arches = recipe.test?.arches, !arches.contains(job.arch) { out += "  \(job.id): not tested (the recipe tests \(arches.sorted().map(\.rawValue).joined(separator: ", ")) wheels only)\n"; continue }
             let p = TestPlacement.weakest(for: job, hosts: hosts)
             out += "  \(job.id): " + (p.host.map { "on \($0)" } ?? "cannot be tested") + (p.note.map { " — \($0)" } ?? "") + "\n"
         }

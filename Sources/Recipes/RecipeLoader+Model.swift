@@ -153,12 +153,19 @@ extension RecipeLoader {
         if let m = fields["cmake_args"] { r.cmakeArgs = c.stringList(m).map(\.0); for a in r.cmakeArgs { checkTemplate(a, key: "cmake_args", at: m, c) } }
         if let w = fields["when"] { r.when = readWhen(w, allowed: recipeWhenKeys, c) }
         if let t = fields["test"] {
-            var requires: [String] = [], command: String?
-            for (k, v) in c.entries(t, allowed: ["requires", "command"]) {
-                if k == "requires" { requires = c.stringList(v).map(\.0) } else { command = c.string(v) }
+            var requires: [String] = [], command: String?, arches: Set<Arch>?
+            for (k, v) in c.entries(t, allowed: ["requires", "command", "arches"]) {
+                switch k {
+                case "requires": requires = c.stringList(v).map(\.0)
+                case "arches":
+                    arches = Set(c.stringList(v).compactMap { text, node in
+                        Arch(parsing: text) ?? { c.report(node, "'\(text)' is not a supported architecture; expected one of \(Arch.acceptedNames.joined(separator: ", "))"); return nil }()
+                    })
+                default: command = c.string(v)
+                }
             }
             if let command {
-                r.test = RecipeTest(requires: requires, command: command)
+                r.test = RecipeTest(requires: requires, command: command, arches: arches)
                 checkTemplate(command, key: "command", at: t, c)
             } else { c.report(t, "a test needs 'command' (run in a fresh venv holding the wheel)") }
         }

@@ -88,7 +88,11 @@ public struct RecipeTest: Sendable, Hashable, Codable {
     public var requires: [String]
     /// The shell command run in the venv (its `bin/` first on PATH); exit 0 passes.
     public var command: String
-    public init(requires: [String] = [], command: String) { self.requires = requires; self.command = command }
+    /// The arches whose wheels are tested (nil: every arch).
+    public var arches: Set<Arch>?
+    public init(requires: [String] = [], command: String, arches: Set<Arch>? = nil) {
+        self.requires = requires; self.command = command; self.arches = arches
+    }
 }
 
 /// Settings that apply to a range of upstream versions (`when:` in a recipe or a variant).

@@ -27,6 +27,10 @@ extension ReleasePipeline {
         defer { Task { await pool.closeAll() } }
         for (jobID, wheel) in verified.sorted(by: { $0.key < $1.key }) {
             guard let job = jobs[jobID] else { continue }
+            if let arches = test.arches, !arches.contains(job.arch) {
+                out("  - \(wheel.lastPathComponent): the recipe tests \(arches.sorted().map(\.rawValue).joined(separator: ", ")) wheels only (not tested)")
+                continue
+            }
             let placement = TestPlacement.weakest(for: job, hosts: hosts)
             guard let name = placement.host, let host = hosts.first(where: { $0.name == name }) else {
                 failures[jobID] = "not tested: \(placement.note ?? "no host")"
