@@ -85,6 +85,10 @@ WF_JOB_ID='' WF_LOG='' WF_JOB_DIR='' WF_DRY_RUN=0 WF_IN_CONTAINER=0
 WF_WORK_DIR='' WF_RECIPE='' WF_PACKAGE='' WF_VERSION='' WF_SUFFIX='' WF_PYTHON=''
 WF_MAX_JOBS='' WF_BUILDER=native WF_SOURCE='' WF_MIN_GCC='' WF_MIN_FREE_MB='' WF_DOCKER_IMAGE='' WF_PLATFORM='' WF_SLOTS=''
 WF_USER_ENV=() WF_CFLAGS=() WF_REQUIRE=() WF_FORBID=() WF_EXCLUDE_LIBS=()
+# The recipe model (steps.sh): step file, patches, build requirements, prerequisites, abi3, source.
+WF_STEP='' WF_PATCHES=() WF_BUILD_REQUIREMENTS=() WF_PREREQUISITES=() WF_ABI3='' WF_SOURCE_KIND='' WF_SOURCE_TAG=''
+WF_PROJECT='' WF_CONFIG_SETTINGS=() WF_CMAKE_ARGS=() WF_SKIP_REQUIREMENTS=()
+export WF_METADATA_ONLY=0   # read by the recipe steps
 WF_ARGS=("$@")
 
 wf_usage_error() { wf_finish "$WF_EXIT_USAGE" "$1"; }
@@ -94,6 +98,7 @@ while [ $# -gt 0 ]; do
   case $opt in
     --dry-run) WF_DRY_RUN=1; shift; continue ;;
     --in-container) WF_IN_CONTAINER=1; shift; continue ;;
+    --metadata-only) WF_METADATA_ONLY=1; shift; continue ;;
     -h|--help) sed -n '2,10p' "$0"; exit 0 ;;
     --*=*) val=${opt#*=}; opt=${opt%%=*}; shift ;;
     --*) [ $# -ge 2 ] || wf_usage_error "option '$opt' needs a value"; val=$2; shift 2 ;;
@@ -120,6 +125,17 @@ while [ $# -gt 0 ]; do
     --docker-image) WF_DOCKER_IMAGE=$val ;;
     --platform) WF_PLATFORM=$val ;;
     --exclude-lib) WF_EXCLUDE_LIBS+=("$val") ;;
+    --step) WF_STEP=$val ;;
+    --patch) WF_PATCHES+=("$val") ;;
+    --build-requirement) WF_BUILD_REQUIREMENTS+=("$val") ;;
+    --prerequisite) WF_PREREQUISITES+=("$val") ;;
+    --abi3) WF_ABI3=$val ;;
+    --source-kind) WF_SOURCE_KIND=$val ;;
+    --source-tag) WF_SOURCE_TAG=$val ;;
+    --project) WF_PROJECT=$val ;;
+    --config-setting) WF_CONFIG_SETTINGS+=("$val") ;;
+    --cmake-arg) WF_CMAKE_ARGS+=("$val") ;;
+    --skip-requirement) WF_SKIP_REQUIREMENTS+=("$val") ;;
     *) wf_usage_error "unknown option '$opt'" ;;
   esac
 done
@@ -130,7 +146,13 @@ for req in work-dir:WF_WORK_DIR job-id:WF_JOB_ID recipe:WF_RECIPE package:WF_PAC
 done
 [[ $WF_JOB_ID =~ ^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$ ]] || wf_usage_error "invalid --job-id '$WF_JOB_ID': expected letters, digits, '.', '_' or '-'"
 [[ $WF_RECIPE =~ ^[a-z0-9][a-z0-9_-]*$ ]] || wf_usage_error "invalid --recipe '$WF_RECIPE'"
-[ -f "$WF_AGENT_DIR/recipes/$WF_RECIPE.sh" ] || wf_usage_error "unknown recipe '$WF_RECIPE': no recipes/$WF_RECIPE.sh in this agent"
+WF_STEP=${WF_STEP:-recipes/$WF_RECIPE.sh}
+case /$WF_STEP/ in */../*|//*) wf_usage_error "invalid --step '$WF_STEP': expected a path inside the agent bundle" ;; esac
+[ -f "$WF_AGENT_DIR/$WF_STEP" ] || wf_usage_error "unknown build step '$WF_RECIPE': no $WF_STEP in this agent bundle (a recipe's own step travels in the bundle under recipe/<name>/)"
+for p in "${WF_PATCHES[@]+"${WF_PATCHES[@]}"}"; do
+  case /$p/ in */../*|//*) wf_usage_error "invalid --patch '$p': expected a path inside the agent bundle" ;; esac
+  [ -f "$WF_AGENT_DIR/$p" ] || wf_usage_error "patch '$p' is not in this agent bundle"
+done
 [[ $WF_PACKAGE =~ ^[A-Za-z0-9]([A-Za-z0-9._-]*[A-Za-z0-9])?$ ]] || wf_usage_error "invalid --package '$WF_PACKAGE'"
 [[ $WF_VERSION =~ ^[0-9][0-9A-Za-z.+!_-]*$ ]] || wf_usage_error "invalid --version '$WF_VERSION'"
 [ -z "$WF_SUFFIX" ] || [[ $WF_SUFFIX =~ ^\.(post|dev)[0-9]+$ ]] || wf_usage_error "invalid --version-suffix '$WF_SUFFIX': expected '.postN' or '.devN'"
@@ -340,8 +362,10 @@ wf_acquire_slot
 # recipe_env (the variant's canonical environment, through wf_setenv) and recipe_build; it may
 # define recipe_normalise_env KEY VALUE (prints the value to use).
 WF_RECIPE_MIN_FREE_MB=1024 WF_RECIPE_TOOLS='' WF_RECIPE_MIN_GCC='' WF_RECIPE_OWNED_ENV=''
+# shellcheck source=steps.sh
+. "$WF_AGENT_DIR/steps.sh"
 # shellcheck source=recipes/sample.sh
-. "$WF_AGENT_DIR/recipes/$WF_RECIPE.sh"
+. "$WF_AGENT_DIR/$WF_STEP"
 WF_MIN_GCC=${WF_MIN_GCC:-$WF_RECIPE_MIN_GCC}
 
 # ---------------------------------------------------------------------------------------------
@@ -412,6 +436,7 @@ for f in "${WF_FORBID[@]+"${WF_FORBID[@]}"}"; do wf_has_flag "$f" && leaking+=("
 for t in flock $WF_RECIPE_TOOLS; do
   command -v "$t" >/dev/null 2>&1 || wf_host_problem "'$t' is not installed on this host"
 done
+wf_check_prerequisites
 
 if [ "$WF_BUILDER" = docker ] && [ "$WF_IN_CONTAINER" = 0 ]; then
   if ! command -v docker >/dev/null 2>&1 || ! timeout 30 docker info >/dev/null 2>&1; then
@@ -470,7 +495,7 @@ wf_variant_env() {
   recipe_env
   local kv k v canonical
   for kv in "${WF_USER_ENV[@]+"${WF_USER_ENV[@]}"}"; do
-    k=${kv%%=*} v=${kv#*=}
+    k=${kv%%=*} v=$(wf_expand "${kv#*=}")
     if declare -F recipe_normalise_env >/dev/null; then v=$(recipe_normalise_env "$k" "$v"); fi
     if [ -n "$WF_RECIPE_OWNED_ENV" ] && [ -n "${WF_RECIPE_KNOWN_VARIANT:-}" ] && [[ $k =~ $WF_RECIPE_OWNED_ENV ]]; then
       canonical=${!k-<unset>}

@@ -226,3 +226,11 @@ wf_sha256() {
 
 # Size of file $1 in bytes.
 wf_size() { wc -c < "$1" | tr -d ' '; }
+
+# The C++ compiler builds use: $CXX, else g++, else c++ (probe.sh; build steps use wf_find_cxx).
+wf_find_cxx_probe() {
+  local c
+  if [ -n "${CXX:-}" ]; then c=${CXX%% *}; command -v "$c" && return 0; return 1; fi
+  for c in g++ c++; do command -v "$c" 2>/dev/null && return 0; done
+  return 1
+}

@@ -15,10 +15,13 @@ if [ -z "${WF_LIB_LOADED:-}" ]; then
 fi
 
 work_dir=${WF_WORK_DIR:-}
+want_headers=() want_tools=()
 while [ $# -gt 0 ]; do
   case $1 in
     --work-dir) work_dir=${2:-}; shift 2 ;;
     --work-dir=*) work_dir=${1#*=}; shift ;;
+    --header) want_headers+=("${2:-}"); shift 2 ;;
+    --tool) want_tools+=("${2:-}"); shift 2 ;;
     -h|--help) sed -n '2,4p' "$0"; exit 0 ;;
     *) echo "probe.sh: unknown argument '$1'" >&2; exit 2 ;;
   esac
@@ -97,6 +100,22 @@ git_version=$(git --version 2>/dev/null | awk '{ print $3 }')
 tools=()
 for t in git tar flock setsid sha256sum curl; do command -v "$t" >/dev/null 2>&1 && tools+=("$t"); done
 
+# Recipe prerequisites (--header/--tool): whether the C++ compiler finds each header, each tool is on PATH.
+cxx_json=null
+if cxx=$(wf_find_cxx_probe); then
+  cxx_json=$(wf_json_obj path "$cxx" version "$(wf_cc_version "$cxx")" cross:raw false)
+fi
+hfound=() hmissing=() tfound=() tmissing=()
+for h in "${want_headers[@]+"${want_headers[@]}"}"; do
+  if [ -n "${cxx:-}" ] && printf '#include <%s>\n' "$h" | "$cxx" -E -x c++ - >/dev/null 2>&1; then hfound+=("$h"); else hmissing+=("$h"); fi
+done
+for t in "${want_tools[@]+"${want_tools[@]}"}"; do
+  if command -v "$t" >/dev/null 2>&1; then tfound+=("$t"); else tmissing+=("$t"); fi
+done
+prereq_json=$(wf_json_obj headers_found:raw "$(wf_json_array "${hfound[@]+"${hfound[@]}"}")" \
+  headers_missing:raw "$(wf_json_array "${hmissing[@]+"${hmissing[@]}"}")" \
+  tools_found:raw "$(wf_json_array "${tfound[@]+"${tfound[@]}"}")" tools_missing:raw "$(wf_json_array "${tmissing[@]+"${tmissing[@]}"}")")
+
 wf_json_obj \
   probe_version:raw 1 \
   time "$(wf_now)" \
@@ -121,5 +140,7 @@ wf_json_obj \
   uv:raw "$uv_json" \
   docker:raw "$docker_json" \
   git:raw "$( [ -n "$git_version" ] && wf_json_str "$git_version" || echo null)" \
-  tools:raw "$(wf_json_array "${tools[@]}")"
+  tools:raw "$(wf_json_array "${tools[@]}")" \
+  cxx:raw "$cxx_json" \
+  prerequisites:raw "$prereq_json"
 echo

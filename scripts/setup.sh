@@ -37,6 +37,9 @@ packages=(
   git ca-certificates unzip zip shellcheck time util-linux tar gzip xz-utils curl procps
   # The live view's tests (a real terminal) and the HTML report's (a headless browser).
   tmux chromium fonts-dejavu-core
+  # Recipe builds: vLLM's CPU extension (numa.h, CMake, a compiler cache) and the arm64 recipe
+  # tests' C++ cross compiler.
+  libnuma-dev cmake ccache g++-aarch64-linux-gnu
 )
 
 if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then

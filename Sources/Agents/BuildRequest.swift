@@ -39,6 +39,8 @@ public struct BuildRequest: Sendable, Hashable {
     public var platform: PlatformRequirement?
     /// Libraries a runtime dependency provides: `auditwheel repair --exclude`.
     public var excludedLibraries: [String] = []
+    /// The recipe-model settings for this job's version (``BuildRecipeSettings``).
+    public var settings = BuildRecipeSettings()
 
     public init(jobID: String, buildStep: String, package: String, version: String, versionSuffix: String? = nil,
                 python: PythonVersion, maxJobs: Int? = nil, builder: Builder = .native, source: String? = nil,
@@ -63,6 +65,10 @@ public struct BuildRequest: Sendable, Hashable {
                   dryRun: dryRun)
         platform = job.variant.platform
         excludedLibraries = recipe.providedLibraries.map(\.pattern)
+        let resolved = recipe.resolved(for: job.version)
+        environment = resolved.env.merging(job.variant.env) { $1 }
+        settings = BuildRecipeSettings(recipe: resolved, variant: job.variant)
+        if recipe.sourceSpec.kind == .index, self.source == recipe.source { settings.sourceKind = "index" }
     }
 
     /// A readable id, unique per job and attempt: `wfsample-cpu-avx512-1.2.3-cp311-amd64-a1`.
@@ -93,6 +99,7 @@ public struct BuildRequest: Sendable, Hashable {
         if let platform { args += ["--platform", platform.description] }
         for library in excludedLibraries { args += ["--exclude-lib", library] }
         if let hostSlots { args += ["--slots", String(hostSlots)] }
+        args += settings.arguments
         if dryRun { args.append("--dry-run") }
         return args
     }

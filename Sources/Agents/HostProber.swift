@@ -3,6 +3,7 @@ import FarmCore
 import Foundation
 import Inventory
 import Logging
+import Recipes
 import Remote
 
 /// Probes build hosts: runs `probe.sh` over each host's transport and keeps the reports.
@@ -20,6 +21,27 @@ public struct HostProber: Sendable {
         self.bundle = bundle; self.cache = cache; self.logger = logger
     }
 
+    /// Headers and tools the probe is asked about (the recipes' prerequisites).
+    public var prerequisiteArguments: [String] = []
+
+    /// A prober that also asks about `prerequisites` (headers, tools; the C++ compiler is always reported).
+    public func asking(about prerequisites: [Prerequisite]) -> HostProber {
+        var p = self
+        var args: [String] = []
+        for q in prerequisites {
+            switch q.kind {
+            case .header: args += ["--header", q.name]
+            case .tool: args += ["--tool", q.name]
+            case .cxx: break
+            }
+        }
+        var seen = Set<String>()
+        p.prerequisiteArguments = stride(from: 0, to: args.count, by: 2).compactMap { i in
+            seen.insert(args[i] + args[i + 1]).inserted ? [args[i], args[i + 1]] : nil
+        }.flatMap { $0 }
+        return p
+    }
+
     /// The script piped to `bash -s`.
     var script: Data {
         var data = Data()
@@ -32,7 +54,7 @@ public struct HostProber: Sendable {
     /// Probes one host and caches the report.
     public func probe(_ transport: any Transport, timeout: Duration = .seconds(120)) async throws -> ProbeReport {
         let host = transport.host
-        let result = try await transport.run(ExecRequest(shellCommand(["bash", "-s", "--", "--work-dir", host.workDir]),
+        let result = try await transport.run(ExecRequest(shellCommand(["bash", "-s", "--", "--work-dir", host.workDir] + prerequisiteArguments),
                                                          stdin: script, timeout: timeout))
         guard result.status.isSuccess else {
             throw AgentError.malformedOutput(what: "probe on host '\(host.name)'",

@@ -117,6 +117,19 @@ public struct ProbeReport: Sendable, Hashable, Codable {
     public var docker: Docker?
     public var git: String?
     public var tools: [String]?
+    /// The C++ compiler builds use (`$CXX`, else g++), when there is one.
+    public var cxx: Compiler?
+    /// The recipe prerequisites the probe was asked about (``Prerequisites``).
+    public var prerequisites: Prerequisites?
+
+    /// Which headers asked about the C++ compiler finds, and which tools are on PATH.
+    public struct Prerequisites: Sendable, Hashable, Codable {
+        public var headersFound: [String] = []
+        public var headersMissing: [String] = []
+        public var toolsFound: [String] = []
+        public var toolsMissing: [String] = []
+        public init() {}
+    }
 
     public init(probeVersion: Int = 1, time: String? = nil, hostname: String? = nil, arch: String, kernel: String? = nil,
                 cpuModel: String? = nil, cpuFlags: [String], cores: Int? = nil, memoryBytes: Int64? = nil,

@@ -12,14 +12,19 @@ public struct SourceArchive: Sendable, Hashable {
     public let digest: SHA256Digest
     public let size: Int64
 
-    /// Packs `directory` (without build outputs, VCS metadata and caches) into `scratch` with `tar`.
+    /// Packs `directory` into `scratch`: a git repository as a git bundle of all its refs (its
+    /// tags select the versions, and the host mirrors it like a git URL), any other folder with
+    /// `tar` (without build outputs, VCS metadata and caches).
     public static func make(from directory: URL, in scratch: URL) throws(AgentError) -> SourceArchive {
-        let out = scratch.appendingPathComponent("source-\(UUID().uuidString.prefix(8)).tar.gz")
+        let isRepository = FileManager.default.fileExists(atPath: directory.appendingPathComponent(".git").path)
+        let out = scratch.appendingPathComponent("source-\(UUID().uuidString.prefix(8)).\(isRepository ? "bundle" : "tar.gz")")
         let process = Process()
         process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
-        process.arguments = ["tar", "-czf", out.path, "--exclude=./build", "--exclude=./dist", "--exclude=*.egg-info",
-                             "--exclude=__pycache__", "--exclude=.git", "-C", directory.path, "."]
-        process.environment = ChildEnvironment.sanitized()   // no credential reaches tar
+        process.arguments = isRepository
+            ? ["git", "-C", directory.path, "bundle", "create", out.path, "--all"]
+            : ["tar", "-czf", out.path, "--exclude=./build", "--exclude=./dist", "--exclude=*.egg-info",
+               "--exclude=__pycache__", "--exclude=.git", "-C", directory.path, "."]
+        process.environment = ChildEnvironment.sanitized()   // no credential reaches tar or git
         let err = Pipe()
         process.standardError = err
         process.standardOutput = FileHandle.nullDevice
@@ -32,7 +37,7 @@ public struct SourceArchive: Sendable, Hashable {
         let message = String(decoding: err.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
         process.waitUntilExit()
         guard process.terminationStatus == 0 else {
-            throw .bundleUnreadable(path: directory.path, detail: "tar failed: \(message)")
+            throw .bundleUnreadable(path: directory.path, detail: "\(isRepository ? "git bundle" : "tar") failed: \(message)")
         }
         do {
             let (digest, size) = try StreamingDigest.file(at: out.path)
@@ -44,7 +49,7 @@ public struct SourceArchive: Sendable, Hashable {
 
     /// Where the archive lives on a host.
     public func remotePath(workDir: String, recipe: String) -> String {
-        "\(workDir)/cache/src/\(recipe)/\(digest.hex).tar.gz"
+        "\(workDir)/cache/src/\(recipe)/\(digest.hex).\(path.pathExtension == "bundle" ? "bundle" : "tar.gz")"
     }
 
     /// Uploads the archive unless the host has it already; returns its path on the host.

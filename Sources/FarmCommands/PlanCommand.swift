@@ -1,3 +1,4 @@
+import struct Inventory.Host
 import Agents
 import ArgumentParser
 import FarmCore
@@ -38,33 +39,66 @@ struct PlanCommand: AsyncParsableCommand {
     var builder: ReleaseCommand.Builder = .native
 
     @Option(name: .customLong("probe-cache"), help: ArgumentHelp(
-        "Where 'hosts probe' cached its reports.",
-        discussion: "Default: $WHEELFARM_PROBE_CACHE, else .wheelfarm/probes in the current directory.", valueName: "dir"))
+        "Probe reports of `hosts probe` to judge prerequisites, toolchains and C libraries with (one JSON file per host).",
+        discussion: "Default: $WHEELFARM_PROBE_CACHE, else .wheelfarm/probes when it exists. Hosts without a report are judged by the inventory alone.",
+        valueName: "dir"))
     var probeCache: String?
 
     @Option(name: .customLong("dist-dir"), help: ArgumentHelp("A dist directory whose journal's earlier builds give expected durations.", valueName: "dir"))
     var distDir: String = "dist"
 
+    /// Cached probe reports, by host name.
+    func cachedReports(_ hosts: [Host]) -> [String: ProbeReport] {
+        let env = ProcessInfo.processInfo.environment["WHEELFARM_PROBE_CACHE"].flatMap { $0.isEmpty ? nil : $0 }
+        guard let dir = probeCache ?? env ?? (FileManager.default.fileExists(atPath: ".wheelfarm/probes") ? ".wheelfarm/probes" : nil) else { return [:] }
+        let cache = ProbeCache(directory: URL(fileURLWithPath: dir))
+        var out: [String: ProbeReport] = [:]
+        for h in hosts { if let entry = try? cache.load(host: h.name) { out[h.name] = entry.report } }
+        return out
+    }
+
     func run() async throws {
         let inventory = try inventoryOptions.load(checkingSSH: false)
-        let (recipe, jobs) = try selection.jobs()
-        let cachePath = probeCache ?? ProcessInfo.processInfo.environment["WHEELFARM_PROBE_CACHE"].flatMap { $0.isEmpty ? nil : $0 } ?? ".wheelfarm/probes"
-        let cache = ProbeCache(directory: URL(fileURLWithPath: cachePath))
-        var reports: [String: ProbeReport] = [:]
-        for host in inventory.hosts {
-            if let entry = try? cache.load(host: host.name) { reports[host.name] = entry.report }
-        }
+        let (recipe, matrix) = try selection.matrix()
+        let jobs = matrix.jobs
+        let reports = cachedReports(inventory.hosts)
         let facts = reports.mapValues { HostFacts(probe: $0, builder: builder == .docker ? .docker : .native) }
         let analysis = PlanAnalysis(jobs: jobs, hosts: inventory.hosts, facts: facts)
         let platform = PlatformPlan(jobs: jobs, inventory: inventory, reports: reports, docker: builder == .docker)
         let history = DurationHistory.load(distDir: distDir, inventory: inventory)
         if output.json {
-            try printJSON(PlanDocument(recipe: recipe, inventory: inventoryOptions.inventoryPath, analysis: analysis,
-                                       platform: platform, durations: history.model))
+            var document = PlanDocument(recipe: recipe, inventory: inventoryOptions.inventoryPath, analysis: analysis,
+                                        platform: platform, durations: history.model)
+            document.not_built = matrix.notBuilt.map { .init(package: $0.package, version: $0.version.description, python: $0.python?.description, reason: $0.reason, refused: $0.refused) }
+            try printJSON(document)
         } else {
-            print(render(recipe: recipe, analysis: analysis, history: history) + platform.render())
+            print(render(recipe: recipe, analysis: analysis, history: history) + platform.render() + Self.renderNotBuilt(matrix)
+                  + Self.renderTests(recipe: recipe, jobs: jobs, hosts: inventory.hosts))
         }
-        if !analysis.unplaceable.isEmpty { throw ExitCode(1) }
+        if !analysis.unplaceable.isEmpty || matrix.notBuilt.contains(where: \.refused) { throw ExitCode(1) }
+    }
+
+    /// Where each wheel's test will run (the weakest eligible host), or why it cannot.
+    static func renderTests(recipe: Recipe, jobs: [BuildJob], hosts: [Host]) -> String {
+        guard recipe.test != nil, !jobs.isEmpty else { return "" }
+        var out = "\n\ntests (weakest eligible host):\n"
+        for job in jobs {
+            if let arches = recipe.test?.arches, !arches.contains(job.arch) { out += "  \(job.id): not tested (the recipe tests \(arches.sorted().map(\.rawValue).joined(separator: ", ")) wheels only)\n"; continue }
+            let p = TestPlacement.weakest(for: job, hosts: hosts)
+            out += "  \(job.id): " + (p.host.map { "on \($0)" } ?? "cannot be tested") + (p.note.map { " — \($0)" } ?? "") + "\n"
+        }
+        return String(out.dropLast())
+    }
+
+    /// What the selection names that gets no job, and the versioned notes in force.
+    static func renderNotBuilt(_ matrix: MatrixPlan) -> String {
+        var out = ""
+        if !matrix.notBuilt.isEmpty {
+            out += "\n\nnot built (\(matrix.notBuilt.count)):\n"
+            out += matrix.notBuilt.map { "  \($0.package)==\($0.version)\($0.python.map { " cp\($0.major)\($0.minor)" } ?? ""): \($0.reason)" }.joined(separator: "\n")
+        }
+        if !matrix.notes.isEmpty { out += "\n\nnotes:\n" + matrix.notes.map { "  \($0)" }.joined(separator: "\n") }
+        return out
     }
 
     private func render(recipe: Recipe, analysis: PlanAnalysis, history: DurationHistory) -> String {
@@ -100,6 +134,7 @@ struct PlanCommand: AsyncParsableCommand {
 struct PlanDocument: Encodable {
     struct Summary: Encodable { let jobs: Int; let placeable: Int; let unplaceable: Int }
     struct Rejection: Encodable { let host: String; let reasons: [String] }
+    struct NotBuilt: Encodable { let package: String; let version: String; let python: String?; let reason: String; let refused: Bool }
     struct Job: Encodable {
         let id: String
         let package: String
@@ -129,6 +164,8 @@ struct PlanDocument: Encodable {
     let jobs: [Job]
     /// Per required platform tag, which hosts can produce it (absent when the recipe requires none).
     let platform: [PlatformPlan.Requirement]?
+    /// Packages (and Pythons) the selection names that have no build for a version, and why.
+    var not_built: [NotBuilt] = []
 
     init(recipe: Recipe, inventory: String, analysis: PlanAnalysis, platform: PlatformPlan? = nil, durations: DurationModel = DurationModel()) {
         self.recipe = recipe.name

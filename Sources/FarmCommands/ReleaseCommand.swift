@@ -64,6 +64,9 @@ struct ReleaseCommand: AsyncParsableCommand {
     @Flag(name: .customLong("skip-build"), help: "Build nothing: verify and publish the wheels already in --dist-dir.")
     var skipBuild = false
 
+    @Flag(name: .customLong("skip-tests"), help: "Do not run the recipe's test on the built wheels (the release says so).")
+    var skipTests = false
+
     @Flag(name: .customLong("update-readme"), help: ArgumentHelp(
         "Replace the project description inside the existing wheels in --dist-dir with --readme; nothing is built or uploaded."))
     var updateReadme = false
@@ -89,7 +92,8 @@ struct ReleaseCommand: AsyncParsableCommand {
 
     func run() async throws {
         let inventory = try inventoryOptions.load()
-        var (recipe, jobs) = try selection.jobs()
+        var (recipe, matrix) = try selection.matrix()
+        var jobs = matrix.jobs
         if allowLinuxTag {
             do { (recipe, jobs) = try LinuxTagPolicy.allowLinuxTags(recipe: recipe, jobs: jobs) } catch {
                 printError("wheelfarm release: \(error)")
@@ -126,11 +130,14 @@ struct ReleaseCommand: AsyncParsableCommand {
         configuration.maxJobs = maxJobs
         configuration.skipBuild = skipBuild
         configuration.skipGitHub = publishing.skipGitHub
+        configuration.skipTests = skipTests
         configuration.dryRun = dryRun
         configuration.updateReadme = updateReadme ? URL(fileURLWithPath: readme) : nil
         configuration.arguments = Redaction.arguments(["wheelfarm"] + CommandLine.arguments.dropFirst())
         configuration.buildLimits = buildLimits.limits
         configuration.notes = JobMatrix.abi3Note(recipe: recipe, selection: selection.selection).map { [$0] } ?? []
+        configuration.notes += matrix.notBuilt.map { "not built: \($0.package)==\($0.version)\($0.python.map { " (Python \($0))" } ?? ""): \($0.reason)" }
+        configuration.notes += matrix.notes.map { "note: \($0)" }
 
         let recipeForGate = recipe
         let jobsForGate = jobs.map { ($0, ReleasePipelineSupport.expectation(for: $0, recipe: recipe)) }

@@ -18,7 +18,7 @@ public struct WheelfarmCommand: AsyncParsableCommand {
         version: "0.1.0",
         subcommands: [
             ReleaseCommand.self, PlanCommand.self, HostsCommand.self, VerifyCommand.self,
-            RewriteCommand.self, PublishCommand.self, SimulateCommand.self, StatusCommand.self,
+            RewriteCommand.self, PublishCommand.self, SimulateCommand.self, StatusCommand.self, RecipeCommand.self,
         ]
     )
 

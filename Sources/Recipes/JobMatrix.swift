@@ -26,10 +26,19 @@ public enum JobMatrix {
     public static let platformHint = "'auto' (every arch a variant is built for), 'linux/amd64' or 'linux/arm64'"
 
     /// Every job the selection asks for, ordered by version, variant (recipe order), arch, Python.
+    /// Variants not built for a version, and Pythons its `requires-python` rules out, give no job:
+    /// ``plan(recipe:selection:)`` says why.
     public static func expand(recipe: Recipe, selection: JobSelection) throws(SelectionError) -> [BuildJob] {
-        let variants = try variants(selection.variant, in: recipe)
+        try plan(recipe: recipe, selection: selection).jobs
+    }
+
+    /// The jobs of the selection and what it asks for that will not be built, with the reason.
+    public static func plan(recipe: Recipe, selection: JobSelection) throws(SelectionError) -> MatrixPlan {
+        let selectedVariants = try variants(selection.variant, in: recipe)
+        let explicitVariants = !(selection.variant ?? "").split(separator: ",").contains { $0.trimmingWhitespace().lowercased() == "all" }
+            && !(selection.variant ?? "").trimmingWhitespace().isEmpty
         let versions = try versions(selection.versions, recipe: recipe)
-        let pythons = try pythons(selection.pythons, recipe: recipe)
+        let selectedPythons = try selectedPythons(selection.pythons, recipe: recipe)
         let arches = try platform(selection.platform)
         var suffix: String?
         if let raw = selection.versionSuffix, !raw.isEmpty {
@@ -41,17 +50,46 @@ public enum JobMatrix {
             }
             suffix = s.description
         }
-        var jobs: [BuildJob] = []
+        var out = MatrixPlan()
         for version in versions {
-            for variant in variants {
-                for arch in variant.arches.keys.sorted() where arches?.contains(arch) ?? true {
+            if let reason = recipe.unsupportedReason(for: version) {
+                for variant in selectedVariants { out.notBuilt.append(.init(package: variant.package, version: version, reason: reason, refused: true)) }
+                continue
+            }
+            let resolved = recipe.resolved(for: version)
+            for note in resolved.notes.map({ "\(version): \($0)" }) where !out.notes.contains(note) { out.notes.append(note) }
+            var pythons = selectedPythons
+            if let requires = resolved.requiresPython {
+                let admitted = pythons.filter { requires.admits(python: $0) }
+                for python in pythons where !admitted.contains(python) && !(recipe.abi3 && !admitted.isEmpty) {
+                    for variant in selectedVariants where variant.isBuilt(for: version) {
+                        out.notBuilt.append(.init(package: variant.package, version: version, python: python,
+                                                  reason: "\(recipe.project) \(version) requires Python \(requires); Python \(python) is not admissible\(recipe.abi3 ? " (none of the selected Pythons \(pythons.map(\.description).joined(separator: ", ")) is, and an abi3 wheel is built with one of them)" : "")",
+                                                  refused: true))
+                    }
+                }
+                pythons = admitted
+            }
+            if recipe.abi3, let lowest = pythons.min() { pythons = [lowest] }
+            for variant in selectedVariants {
+                if let reason = variant.notBuiltReason(for: version) {
+                    out.notBuilt.append(.init(package: variant.package, version: version, reason: reason, refused: explicitVariants))
+                    continue
+                }
+                var v = resolved.variants.first { $0.package == variant.package } ?? variant.resolved(for: version)
+                v.prerequisites = resolved.prerequisites + v.prerequisites
+                for note in v.notes.map({ "\(version) \(v.package): \($0)" }) where !out.notes.contains(note) { out.notes.append(note) }
+                v.notes = resolved.notes + v.notes
+                for arch in v.arches.keys.sorted() where arches?.contains(arch) ?? true {
+                    var forArch = v
+                    forArch.prerequisites = v.prerequisites.filter { $0.arch == nil || $0.arch == arch }
                     for python in pythons {
-                        jobs.append(BuildJob(recipe: recipe.name, variant: variant, arch: arch, python: python, version: version, suffix: suffix))
+                        out.jobs.append(BuildJob(recipe: recipe.name, variant: forArch, arch: arch, python: python, version: version, suffix: suffix))
                     }
                 }
             }
         }
-        return jobs
+        return out
     }
 
     /// The Python versions to build for: the selection (or the recipe's default); for an
@@ -127,4 +165,26 @@ public enum JobMatrix {
         }
         return out
     }
+}
+
+/// What a selection expands to: the jobs, and what was asked for that will not be built.
+public struct MatrixPlan: Sendable {
+    /// A package (and possibly Python) of a version that gets no job, and why.
+    public struct NotBuilt: Sendable, Hashable {
+        public var package: String
+        public var version: PEP440Version
+        public var python: PythonVersion?
+        public var reason: String
+        /// True when the selection asked for it explicitly (a `plan` refusal, exit 1); false
+        /// for variants `--variant all` names that simply have no build for the version.
+        public var refused: Bool
+        public init(package: String, version: PEP440Version, python: PythonVersion? = nil, reason: String, refused: Bool) {
+            self.package = package; self.version = version; self.python = python; self.reason = reason; self.refused = refused
+        }
+    }
+    public var jobs: [BuildJob] = []
+    public var notBuilt: [NotBuilt] = []
+    /// Notes of the versioned settings in force (`0.16.0: …`).
+    public var notes: [String] = []
+    public init() {}
 }

@@ -39,6 +39,68 @@ public struct Recipe: Sendable, Hashable, Codable {
     /// Libraries the wheels link against that a runtime dependency installs (`provided_libraries`):
     /// the platform audit lets them pass and `auditwheel repair` does not vendor them.
     public var providedLibraries: [ProvidedLibrary] = []
+    /// The Python tag a stable-ABI wheel carries (`cp38`, as upstream vLLM tags its wheels);
+    /// nil: the tag of the Python the wheel is built with.
+    public var abi3Tag: String?
+    /// The upstream distribution name (`vllm`): the sdist fetched from an index, the name the
+    /// variants rename. Defaults to ``module``.
+    public var project: String = ""
+    /// Where the source comes from, parsed (``source`` is its location).
+    public var sourceSpec: RecipeSource = RecipeSource(kind: .path, location: "")
+    /// The upstream versions the recipe can build (every version when empty).
+    public var versions: VersionSpecifierSet = .any
+    /// The folder holding the recipe's own files (build steps, patches), when it has one:
+    /// `recipes/NAME/` next to `recipes/NAME.yaml`, or the folder of `recipes/NAME/recipe.yaml`.
+    public var directory: String?
+    /// The build step's file: `<directory>/<build_step>.sh` when the recipe has one, else
+    /// `agents/recipes/<build_step>.sh`; nil for the generic PEP 517 step.
+    public var buildStepFile: String?
+    /// Patches (relative to ``directory``) applied to the source with `git apply`, in order.
+    public var patches: [String] = []
+    /// Build requirements: files in the source (`requirements/cpu-build.txt`; the first that
+    /// exists is used) or requirement specifiers (`cmake>=3.26`); nil: the source's own
+    /// `pyproject.toml` `[build-system] requires`.
+    public var buildRequirements: [String]?
+    /// The `Requires-Python` of the upstream version (checked by `plan`, confirmed by `recipe check`).
+    public var requiresPython: VersionSpecifierSet?
+    /// What every build host needs beyond CPU flags.
+    public var prerequisites: [Prerequisite] = []
+    /// PEP 517 config settings for the generic step.
+    public var configSettings: [String: String] = [:]
+    /// CMake arguments for the generic step (`CMAKE_ARGS`).
+    public var cmakeArgs: [String] = []
+    /// Settings for ranges of upstream versions, applied in order by ``resolved(for:)``.
+    public var when: [VersionedSettings] = []
+    /// Notes of the settings in force for a version (after ``resolved(for:)``).
+    public var notes: [String] = []
+    /// The test each wheel must pass before it is published.
+    public var test: RecipeTest?
+
+    /// The name of the generic PEP 517 build step, which needs no step file.
+    public static let genericBuildStep = "pep517"
+
+    /// The recipe as it applies to upstream `version`: every recipe-level ``when`` block that
+    /// admits it applied in order, and each variant resolved too.
+    public func resolved(for version: PEP440Version) -> Recipe {
+        var r = self
+        r.when = []
+        for block in when where block.versions.admits(version, prereleases: true) { block.apply(to: &r) }
+        r.variants = variants.map { $0.resolved(for: version) }
+        return r
+    }
+
+    /// Replaces the source with `text` (a git URL, a folder, `pypi`, or `index:URL`), keeping the tag template.
+    public mutating func override(source text: String) {
+        let tag = sourceSpec.tag
+        sourceSpec = text.hasPrefix("index:") ? RecipeSource(kind: .index, location: String(text.dropFirst(6))) : RecipeSource(shorthand: text)
+        sourceSpec.tag = tag
+        source = sourceSpec.location
+    }
+
+    /// Why the recipe cannot build `version` at all (nil when it can).
+    public func unsupportedReason(for version: PEP440Version) -> String? {
+        versions.admits(version, prereleases: true) ? nil : "recipe \(name) builds versions \(versions) only"
+    }
 
     public init(name: String, summary: String = "", source: String, buildStep: String, module: String,
                 requiredFiles: [String] = [], versionFile: String? = nil, env: [String: String] = [:],
@@ -48,6 +110,9 @@ public struct Recipe: Sendable, Hashable, Codable {
         self.module = module; self.requiredFiles = requiredFiles; self.versionFile = versionFile
         self.env = env; self.variants = variants; self.defaultVariant = defaultVariant
         self.defaultPythons = defaultPythons; self.versionOption = versionOption
+        self.project = module
+        self.sourceSpec = RecipeSource(shorthand: source)
+        self.buildStepFile = buildStep == Self.genericBuildStep ? nil : "recipes/\(buildStep).sh"
     }
 
     /// The variant with that short name or package name (PEP 503-normalised comparison).

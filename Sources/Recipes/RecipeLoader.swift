@@ -6,10 +6,11 @@ public enum RecipeLoader {
     static let recipeKeys = [
         "name", "summary", "source", "build_step", "module", "required_files", "version_file", "version_option",
         "default_variant", "default_pythons", "default_versions", "env", "variants", "abi3", "platform", "provided_libraries",
-    ]
+    ] + RecipeLoader.modelKeys
     static let variantKeys = ["package", "short", "estimated_minutes", "env", "min_gcc", "compiler_flags", "arches", "isa", "platform"]
+        + RecipeLoader.variantModelKeys
     static let requirementKeys = ["requires", "forbids"]
-    static let isaKeys = ["expect", "exclude", "mode"]
+    static let isaKeys = ["expect", "exclude", "mode", "requested", "objects"]
 
     /// Loads the recipe at `path`.
     public static func load(path: String) throws(ConfigurationError) -> Recipe {
@@ -37,7 +38,9 @@ public enum RecipeLoader {
             return c.string(v)
         }
         let name = required("name") ?? ""
-        let source = required("source") ?? ""
+        let sourceSpec = fields["source"].flatMap { readSource($0, c) }
+        if fields["source"] == nil { c.report(line: root.line, key: "source", "missing 'source'") }
+        let source = sourceSpec?.location ?? ""
         let buildStep = required("build_step") ?? ""
         let module = required("module") ?? ""
         let defaultVariant = required("default_variant") ?? ""
@@ -82,7 +85,14 @@ public enum RecipeLoader {
             env: fields["env"].map(c.stringMap) ?? [:], variants: variants, defaultVariant: defaultVariant,
             defaultPythons: pythons, versionOption: fields["version_option"].flatMap(c.string))
         recipe.defaultVersions = versions
-        recipe.abi3 = fields["abi3"].flatMap(c.bool) ?? false
+        if let a = fields["abi3"] {
+            if let text = a.scalar, text.hasPrefix("cp") {
+                if PythonVersion(text) == nil { c.report(a, "expected true, false or a Python tag such as cp38, found '\(text)'") }
+                recipe.abi3 = true; recipe.abi3Tag = text
+            } else { recipe.abi3 = c.bool(a) ?? false }
+        }
+        if let sourceSpec { recipe.sourceSpec = sourceSpec }
+        readModel(fields, into: &recipe, file: c.file, c)
         recipe.platform = fields["platform"].flatMap { platform($0, c) }
         for i in recipe.variants.indices where recipe.variants[i].platform == nil { recipe.variants[i].platform = recipe.platform }
         if let v = fields["provided_libraries"] { recipe.providedLibraries = providedLibraries(v, c) }
@@ -120,11 +130,58 @@ public enum RecipeLoader {
                     out.append(ProvidedLibrary(pattern: name, provider: provider))
                 }
             }
+            }
         }
         return out
     }
 
-    private static func capabilities(_ value: YAMLValue, arch: Arch, _ c: DiagnosticCollector) -> Set<Capability> {
+    static func readISA(_ value: YAMLValue, _ c: DiagnosticCollector) -> [Arch: Variant.ISAExpectation] {
+        var isa: [Arch: Variant.ISAExpectation] = [:]
+        perArch(value, c) { arch, v in
+            var exp = Variant.ISAExpectation()
+            for (k, vv) in c.entries(v, allowed: isaKeys) {
+                switch k {
+                case "expect": exp.expect = capabilities(vv, arch: arch, c)
+                case "exclude": exp.exclude = capabilities(vv, arch: arch, c)
+                case "requested": exp.requested = capabilities(vv, arch: arch, c)
+                case "objects": exp.objects = readObjects(vv, arch: arch, c)
+                default:
+                    if let t = c.string(vv) {
+                        if let m = Variant.AuditMode(rawValue: t) { exp.mode = m } else {
+                            c.report(vv, "expected one of required, warn, off; found '\(t)'")
+                        }
+                    }
+                }
+            }
+            let both = exp.expect.intersection(exp.exclude)
+            if !both.isEmpty { c.report(v, "extensions both expected and excluded: \(both.sorted().map(\.name).joined(separator: ", "))") }
+            isa[arch] = exp
+        }
+        return isa
+    }
+
+    static func readObjects(_ value: YAMLValue, arch: Arch, _ c: DiagnosticCollector) -> [Variant.ObjectExpectation] {
+        guard let entries = value.entries else {
+            c.report(value, "expected a mapping from a glob over the wheel's paths (\"vllm/_C_AVX2*.so\") to {expect, exclude, requested}, found \(value.kindName)")
+            return []
+        }
+        var out: [Variant.ObjectExpectation] = []
+        for e in entries {
+            var o = Variant.ObjectExpectation(glob: e.key)
+            for (k, vv) in c.entries(e.value, allowed: ["expect", "exclude", "requested", "required"]) {
+                switch k {
+                case "expect": o.expect = capabilities(vv, arch: arch, c)
+                case "exclude": o.exclude = capabilities(vv, arch: arch, c)
+                case "requested": o.requested = capabilities(vv, arch: arch, c)
+                default: o.required = c.bool(vv) ?? true
+                }
+            }
+            out.append(o)
+        }
+        return out
+    }
+
+    static func capabilities(_ value: YAMLValue, arch: Arch, _ c: DiagnosticCollector) -> Set<Capability> {
         var out = Set<Capability>()
         for (raw, node) in c.stringList(value) {
             if let caps = Capability.normalise(raw, arch: arch) { out.formUnion(caps) } else {
@@ -134,7 +191,7 @@ public enum RecipeLoader {
         return out
     }
 
-    private static func perArch(_ value: YAMLValue, _ c: DiagnosticCollector, _ body: (Arch, YAMLValue) -> Void) {
+    static func perArch(_ value: YAMLValue, _ c: DiagnosticCollector, _ body: (Arch, YAMLValue) -> Void) {
         guard let entries = value.entries else { c.report(value, "expected a mapping from arch (amd64, arm64) to settings, found \(value.kindName)"); return }
         for e in entries {
             guard let arch = Arch(parsing: e.key) else {
@@ -166,25 +223,7 @@ public enum RecipeLoader {
                 arches[arch] = req
             }
         } else { c.report(value, "variant '\(package)' needs 'arches' (e.g. amd64: {requires: [avx2]})") }
-        var isa: [Arch: Variant.ISAExpectation] = [:]
-        if let i = fields["isa"] {
-            perArch(i, c) { arch, v in
-                var exp = Variant.ISAExpectation()
-                for (k, vv) in c.entries(v, allowed: isaKeys) {
-                    switch k {
-                    case "expect": exp.expect = capabilities(vv, arch: arch, c)
-                    case "exclude": exp.exclude = capabilities(vv, arch: arch, c)
-                    default:
-                        if let t = c.string(vv) {
-                            if let m = Variant.AuditMode(rawValue: t) { exp.mode = m } else {
-                                c.report(vv, "expected one of required, warn, off; found '\(t)'")
-                            }
-                        }
-                    }
-                }
-                isa[arch] = exp
-            }
-        }
+        let isa = fields["isa"].map { readISA($0, c) } ?? [:]
         var minGCC: PEP440Version?
         if let g = fields["min_gcc"], let t = c.string(g) {
             minGCC = PEP440Version(t)
@@ -193,11 +232,14 @@ public enum RecipeLoader {
         var minutes = 30.0
         if let m = fields["estimated_minutes"], let d = c.positiveDouble(m) { minutes = d }
         let requirement = fields["platform"].flatMap { platform($0, c) }
-        guard c.reportCount == before else { return nil }
-        var variant = Variant(package: package, shortName: short, arches: arches, env: fields["env"].map(c.stringMap) ?? [:],
+        let env = fields["env"].map(c.stringMap) ?? [:]
+        if let e = fields["env"] { checkTemplates(env, at: e, c) }
+        var variant = Variant(package: package, shortName: short, arches: arches, env: env,
                               compilerFlags: fields["compiler_flags"].map { c.stringList($0).map(\.0) } ?? [],
                               minimumGCC: minGCC, isa: isa, estimatedMinutes: minutes)
         variant.platform = requirement
+        readVariantModel(fields, into: &variant, c)
+        guard c.reportCount == before else { return nil }
         return variant
     }
 }
@@ -215,7 +257,8 @@ public enum RecipeCatalog {
         guard let dir = ResourceLocator.directory("recipes") else {
             throw FarmError(code: "recipe.no-folder", message: "cannot find the 'recipes' folder; run from the wheelfarm checkout or set WHEELFARM_HOME")
         }
-        let file = dir.appendingPathComponent("\(nameOrPath).yaml")
+        var file = dir.appendingPathComponent("\(nameOrPath).yaml")
+        if !FileManager.default.fileExists(atPath: file.path) { file = dir.appendingPathComponent("\(nameOrPath)/recipe.yaml") }
         guard FileManager.default.fileExists(atPath: file.path) else {
             let names = available(in: dir)
             throw FarmError(code: "recipe.unknown", message: "unknown recipe '\(nameOrPath)'\(DidYouMean.hint(for: nameOrPath, among: names)); available: \(names.joined(separator: ", ")), or give a path to a recipe file")
@@ -225,8 +268,10 @@ public enum RecipeCatalog {
 
     /// Names of the recipes in a folder.
     public static func available(in dir: URL) -> [String] {
-        ((try? FileManager.default.contentsOfDirectory(atPath: dir.path)) ?? [])
-            .filter { $0.hasSuffix(".yaml") }.map { String($0.dropLast(5)) }.sorted()
+        let names = (try? FileManager.default.contentsOfDirectory(atPath: dir.path)) ?? []
+        let files = names.filter { $0.hasSuffix(".yaml") }.map { String($0.dropLast(5)) }
+        let folders = names.filter { FileManager.default.fileExists(atPath: dir.appendingPathComponent("\($0)/recipe.yaml").path) }
+        return Array(Set(files + folders)).sorted()
     }
 
     private static func relativeIfPossible(_ path: String) -> String {

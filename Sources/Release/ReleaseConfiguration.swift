@@ -18,6 +18,8 @@ public struct ReleaseConfiguration: Sendable {
     public var maxJobs: Int?
     public var skipBuild = false
     public var skipGitHub = false
+    /// `--skip-tests`: the recipe's test is not run (the release says so).
+    public var skipTests = false
     public var dryRun = false
     /// `--update-readme`: the description file to put into the existing wheels (nothing is built or uploaded).
     public var updateReadme: URL?

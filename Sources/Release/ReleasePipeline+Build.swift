@@ -19,7 +19,7 @@ extension ReleasePipeline {
         guard !Task.isCancelled else { return }
         out("\n=== Phase 1: Build and verify (\(toBuild.count) jobs) ===")
         let runner = ReleaseJobRunner(configuration: configuration, layout: layout, runID: run.id, journal: run.journal, pool: run.pool,
-                                      buildRunner: BuildRunner(bundle: try Self.agentBundle(), logger: logger),
+                                      buildRunner: BuildRunner(bundle: try Self.agentBundle().including(recipe: configuration.recipe), logger: logger),
                                       verifier: WheelVerifier(), source: try sourceArchive(), display: display,
                                       ledger: run.ledger, inFlight: inFlight, logger: logger)
         var schedulerConfig = SchedulerConfiguration()

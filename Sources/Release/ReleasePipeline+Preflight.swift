@@ -113,6 +113,7 @@ extension ReleasePipeline {
     func probeHosts(pool: TransportPool, journal: Journal, runID: String) async -> [String: HostFacts] {
         guard let bundle = try? Self.agentBundle() else { return [:] }
         let prober = HostProber(bundle: bundle, cache: ProbeCache(directory: layout.probesDirectory), logger: logger)
+            .asking(about: configuration.recipe.allPrerequisites)
         let hosts = configuration.inventory.hosts.filter { !$0.drain }
         var facts: [String: HostFacts] = [:]
         await withTaskGroup(of: (String, Result<ProbeReport, any Error>).self) { group in

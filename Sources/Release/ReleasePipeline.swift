@@ -81,6 +81,7 @@ public final class ReleasePipeline: Sendable {
         do {
             try await preflight(run)
             if !Task.isCancelled { try await build(run) }
+            if !Task.isCancelled { try await test(run) }
             if !Task.isCancelled { try await rewrite(run) }
             if !Task.isCancelled { try await publish(run) }
             if !Task.isCancelled { try await attach(run) }

@@ -22,6 +22,8 @@ public enum Ineligibility: Sendable, Hashable, CustomStringConvertible {
     /// links against the host's C library, which is newer than the tag allows (or another one);
     /// with `container`, no container image builds that tag.
     case platformUnreachable(required: PlatformRequirement, hostLibc: LibcVersion?, container: Bool)
+    /// The host lacks a build prerequisite of the recipe (a header, a tool, a new enough C++ compiler).
+    case prerequisiteMissing(String)
     /// The host failed recently and is waiting for its next health check.
     case quarantined
     /// The host failed its health checks so often that the scheduler gave up on it.
@@ -48,6 +50,7 @@ public enum Ineligibility: Sendable, Hashable, CustomStringConvertible {
             "has \(found.map { "GCC \($0)" } ?? "no GCC"), the variant needs GCC ≥ \(required)"
         case let .platformUnreachable(required, hostLibc, container):
             Self.platformDescription(required: required, hostLibc: hostLibc, container: container)
+        case let .prerequisiteMissing(what): what
         case .quarantined: "is quarantined after a failure"
         case .unreachable: "is unreachable (gave up after repeated failed health checks)"
         case let .refused(reason): "was taken out of the run: \(reason)"
@@ -115,8 +118,24 @@ public enum Eligibility {
                 out.append(.toolchainTooOld(required: minimum, found: facts.gccVersion))
             }
             if let problem = facts.platformProblem(job.variant.platform) { out.append(problem) }
+            out += prerequisiteProblems(job.variant.prerequisites, facts: facts)
         }
         return out
+    }
+
+    /// The prerequisites the probe found missing, each naming the Debian package to install.
+    /// Prerequisites the probe was not asked about rule nothing out (the build step checks again).
+    public static func prerequisiteProblems(_ prerequisites: [Prerequisite], facts: HostFacts) -> [Ineligibility] {
+        prerequisites.compactMap { p in
+            let install = p.debianPackage.map { " (install the Debian package \($0))" } ?? ""
+            switch p.kind {
+            case .header: return facts.headersMissing.contains(p.name) ? .prerequisiteMissing("lacks the header \(p.name)\(install)") : nil
+            case .tool: return facts.toolsMissing.contains(p.name) ? .prerequisiteMissing("lacks the tool \(p.name)\(install)") : nil
+            case .cxx:
+                guard let minimum = p.minimum, let found = facts.cxxVersion, found < minimum else { return nil }
+                return .prerequisiteMissing("has C++ compiler \(found), the build needs ≥ \(minimum)\(install)")
+            }
+        }
     }
 
     /// True when `host` can take `job` as far as the inventory says.
@@ -149,10 +168,12 @@ struct EligibilityKey: Hashable, Sendable {
     var python: PythonVersion
     var minimumGCC: PEP440Version?
     var platform: PlatformRequirement?
+    var prerequisites: [Prerequisite]
 
     init(_ job: BuildJob) {
         let needs = job.hostRequirements
         arch = job.arch; requires = needs.requires; forbids = needs.forbids
         python = job.python; minimumGCC = job.variant.minimumGCC; platform = job.variant.platform
+        prerequisites = job.variant.prerequisites
     }
 }

@@ -22,6 +22,13 @@ public struct HostFacts: Sendable, Hashable, Codable {
     /// Set when the probe failed for a reason retrying cannot fix (host key mismatch, refused
     /// keys…): the scheduler takes the host out of the run with this reason and ignores the rest.
     public var refusal: String?
+    /// The version of the host's C++ compiler (`$CXX`, else g++), or `nil` when unknown.
+    public var cxxVersion: PEP440Version?
+    /// Headers and tools the probe found and did not find (others are unknown: they rule nothing out).
+    public var headersFound: Set<String> = []
+    public var headersMissing: Set<String> = []
+    public var toolsFound: Set<String> = []
+    public var toolsMissing: Set<String> = []
 
     /// Creates probe facts.
     public init(pythons: Set<PythonVersion> = [], canProvisionPython: Bool = false, gccVersion: PEP440Version? = nil,

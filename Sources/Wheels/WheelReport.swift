@@ -203,6 +203,10 @@ public struct WheelExpectation: Sendable, Hashable, Codable {
     public var platform: PlatformRequirement?
     /// Libraries a runtime dependency installs (the recipe's `provided_libraries`).
     public var providedLibraries: [ProvidedLibrary]
+    /// Whether the recipe builds stable-ABI wheels: the filename must then carry the `abi3` tag
+    /// (and ``abi3Tag`` as its Python tag, when set).
+    public var abi3: Bool = false
+    public var abi3Tag: String?
 
     /// Creates an expectation.
     public init(name: String? = nil, version: String? = nil, arch: Arch? = nil, requiredFiles: [String] = [],
@@ -223,6 +227,19 @@ public struct WheelExpectation: Sendable, Hashable, Codable {
         self.init(name: variant.package, version: version, arch: arch, requiredFiles: recipe.requiredFiles, isa: isa,
                   allowNonPyPIPlatform: variant.platform == .linux, platform: variant.platform,
                   providedLibraries: recipe.providedLibraries)
+        abi3 = recipe.abi3
+        abi3Tag = recipe.abi3Tag
+    }
+
+    /// What is wrong with the tags of `f` for a stable-ABI recipe (nil when nothing is).
+    func abi3Problem(_ f: WheelFilename) -> String? {
+        guard abi3 else { return nil }
+        let tags = "\(f.pythonTags.joined(separator: "."))-\(f.abiTags.joined(separator: "."))"
+        guard f.abiTags == ["abi3"] else {
+            return "tags '\(tags)' but the recipe builds stable-ABI wheels: expected '\(abi3Tag ?? "cpXY")-abi3' (build with bdist_wheel --py-limited-api)"
+        }
+        if let abi3Tag, f.pythonTags != [abi3Tag] { return "tags '\(tags)' but the recipe's stable-ABI tag is '\(abi3Tag)-abi3'" }
+        return nil
     }
 
     /// The expectation for the wheel a build job produces.

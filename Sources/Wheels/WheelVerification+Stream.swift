@@ -167,6 +167,8 @@ extension WheelVerification {
             }
             if elf.machine == 62, expectation.isa?.mode != .off {
                 report.isa = try ISAAuditor().audit(file: file, elf: elf).counts
+            } else if elf.machine == 183, expectation.isa?.mode != .off {
+                report.isa = try AArch64Auditor().audit(file: file, elf: elf)
             }
             return Inspection(name: name, report: report, failures: failures, dynamicFailures: dynamicFailures)
         } catch let WheelError.malformed(_, message) {
@@ -176,40 +178,10 @@ extension WheelVerification {
         }
     }
 
-    /// The `isa.expected` and `isa.excluded` checks from summed counts.
-    static func isaChecks(_ recorder: inout CheckRecorder, expectation: WheelExpectation, wheelArch: Arch?, total: ISACounts?, objectCount: Int) {
-        guard let isa = expectation.isa else {
-            for id in [WheelCheckID.isaExpected, .isaExcluded] { recorder.skip(id, "no ISA expectation given") }
-            return
-        }
-        guard isa.mode != .off else {
-            for id in [WheelCheckID.isaExpected, .isaExcluded] { recorder.skip(id, "ISA audit is off for this variant") }
-            return
-        }
-        guard wheelArch == .amd64 || wheelArch == nil else {
-            for id in [WheelCheckID.isaExpected, .isaExcluded] { recorder.skip(id, "the ISA audit applies to x86-64 wheels only") }
-            return
-        }
-        let counts = total ?? ISACounts()
-        func report(_ id: WheelCheckID, _ message: String) {
-            if isa.mode == .required { recorder.fail(id, message) } else { recorder.warn(id, message) }
-        }
-        let missing = isa.expect.sorted().filter { counts.count($0) == 0 }
-        if isa.expect.isEmpty {
-            recorder.pass(.isaExpected, "no extensions promised")
-        } else if total == nil {
-            report(.isaExpected, "no x86-64 code found: expected \(isa.expect.sorted().map(\.name).joined(separator: ", "))")
-        } else if !missing.isEmpty {
-            report(.isaExpected, "no \(missing.map(\.name).joined(separator: ", ")) instructions in \(counts.instructions) decoded: the variant promises them (\(counts.summary))")
-        } else {
-            recorder.pass(.isaExpected, isa.expect.sorted().map { "\($0.name)=\(counts.count($0))" }.joined(separator: " "))
-        }
-        let present = isa.exclude.sorted().filter { counts.count($0) > 0 }
-        if present.isEmpty {
-            recorder.pass(.isaExcluded, isa.exclude.isEmpty ? "no extensions excluded" : "none of \(isa.exclude.sorted().map(\.name).joined(separator: ", ")) in \(counts.instructions) instructions")
-        } else {
-            report(.isaExcluded, "found excluded \(present.map { "\($0.name) (\(counts.count($0)) instructions)" }.joined(separator: ", ")): this code would crash CPUs without them")
-        }
+    /// The `isa.expected` and `isa.excluded` checks (``ISAExpectationChecks``).
+    static func isaChecks(_ recorder: inout CheckRecorder, expectation: WheelExpectation, wheelArch: Arch?, total: ISACounts?,
+                          objects: [SharedObjectReport]) {
+        ISAExpectationChecks.run(&recorder, expectation: expectation, wheelArch: wheelArch, objects: objects, total: total)
     }
 }
 

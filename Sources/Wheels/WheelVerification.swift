@@ -72,7 +72,7 @@ struct WheelVerification {
             for id in [WheelCheckID.zipLocalHeaders, .zipCRC, .elfMachine, .elfDynamic] { recorder.skip(id, "the archive exceeds the limits: nothing was inflated") }
         }
         if !recorder.failed(.zipLimits) {
-            Self.isaChecks(&recorder, expectation: expectation, wheelArch: wheelArch, total: totalISA, objectCount: objects.count)
+            Self.isaChecks(&recorder, expectation: expectation, wheelArch: wheelArch, total: totalISA, objects: objects)
         }
         var platform: PlatformReport?
         if !withinLimits || !options.inspectELF || !options.platformAudit {
@@ -155,7 +155,7 @@ struct WheelVerification {
         } else {
             recorder.skip(.filenameArch, "no job arch given")
         }
-        if expectation.name == nil && expectation.version == nil {
+        if expectation.name == nil && expectation.version == nil && !expectation.abi3 {
             recorder.skip(.filenameExpectation, "no expected name or version given")
         } else {
             var problems: [String] = []
@@ -166,6 +166,7 @@ struct WheelVerification {
                 let have = PEP440Version(f.version), want = PEP440Version(v)
                 if have == nil || want == nil || have! != want! { problems.append("version '\(f.version)' but expected '\(v)'") }
             }
+            if let abi3 = expectation.abi3Problem(f) { problems.append(abi3) }
             if problems.isEmpty {
                 recorder.pass(.filenameExpectation, "name and version are the expected '\(expectation.name ?? f.name)' '\(expectation.version ?? f.version)'")
             } else {

@@ -128,12 +128,16 @@ public struct WheelVerifier: Sendable {
                 report.isa = audit.counts
                 report.mnemonics = audit.mnemonics
                 total = audit.counts
+            } else if elf.machine == 183 {
+                report.isa = try AArch64Auditor().audit(file: file, elf: elf)
+                total = report.isa
             }
             objects.append(report)
         } catch {
             recorder.fail(.elfMachine, "\(error)")
         }
-        WheelVerification.isaChecks(&recorder, expectation: expectation, wheelArch: expectation.arch ?? .amd64, total: total, objectCount: objects.count)
+        WheelVerification.isaChecks(&recorder, expectation: expectation, wheelArch: expectation.arch ?? objects.first.flatMap { $0.machine == "aarch64" ? .arm64 : nil } ?? .amd64,
+                                    total: total, objects: objects.map { var o = $0; o.path = (o.path as NSString).lastPathComponent; return o })
         var result = WheelReport(path: path, filename: nil, checks: recorder.results(skippingOthers: "not a wheel: only the ELF and ISA checks apply"),
                                  sharedObjects: objects, isa: total, members: 0, uncompressedBytes: 0)
         result.platform = platform

@@ -23,6 +23,7 @@ struct BuildRequestTests {
             "--version", "1.2.3", "--python", "3.12", "--builder", "native", "--version-suffix", ".post1", "--max-jobs", "6",
             "--source", "/w/cache/src/s.tar.gz", "--env", "COMMON=x", "--env", "WFSAMPLE_CPU_AVX512VNNI=1",
             "--cflag=-mavx512vnni", "--require", "avx512_vnni", "--require", "avx512f", "--forbid", "amx_bf16", "--min-gcc", "12.3",
+            "--project", "wfsample",
         ]
         #expect(args == expected)
     }
