@@ -242,10 +242,11 @@ struct ReleaseJobRunner: JobRunner {
     }
 
     /// Checks whose failure means the wheel's labels are wrong (a property of the build, not of
-    /// the transfer): name, version, tags, arch, required files, ISA.
+    /// the transfer): name, version, tags, arch, required files, ISA, platform.
     static let labelChecks: Set<WheelCheckID> = [
         .filenameFormat, .filenamePlatform, .filenameArch, .filenameExpectation, .metadataNameVersion, .wheelTags,
         .wheelRootIsPurelib, .contentRequiredFiles, .elfMachine, .isaExpected, .isaExcluded,
+        .platformSymbols, .platformLibraries, .platformRequirement,
     ]
 
     func checkHealth(of host: Host) async -> Bool { await healthCheck(of: host) == .healthy }
