@@ -169,7 +169,8 @@ public struct PyPIRC: Sendable {
             password = p.value; passwordOrigin = "section [server-login] of '\(path)' line \(p.line)"
         }
         // A password with a control character is refused (naming where it is, never the value).
-        let secret = try password.map { try Secret.validated($0, source: passwordOrigin ?? where_) }
+        var secret: Secret?
+        if let password { secret = try Secret.validated(password, source: passwordOrigin ?? where_) }
         return Repository(name: name, uploadURL: url, username: section?.value("username") ?? login?.value("username"),
                           password: secret, caCert: section?.value("ca_cert"),
                           origin: where_, passwordOrigin: passwordOrigin)

@@ -130,7 +130,6 @@ public enum RecipeLoader {
                     out.append(ProvidedLibrary(pattern: name, provider: provider))
                 }
             }
-            }
         }
         return out
     }

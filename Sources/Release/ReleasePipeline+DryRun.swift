@@ -78,7 +78,7 @@ extension ReleasePipeline {
                                    builder: configuration.builder)
         request.jobID = ReleaseJobRunner.remoteJobID(for: job, runID: "<run-id>", attempt: 1)
         request.hostSlots = host.slots
-        let agentDir = (try? Self.agentBundle().including(recipe: config.recipe))?.installDirectory(workDir: host.workDir) ?? "\(host.workDir)/agents/<version>"
+        let agentDir = (try? Self.agentBundle().including(recipe: configuration.recipe))?.installDirectory(workDir: host.workDir) ?? "\(host.workDir)/agents/<version>"
         return request.commandLine(agentDirectory: agentDir, workDir: host.workDir)
     }
 
