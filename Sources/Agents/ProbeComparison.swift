@@ -26,6 +26,8 @@ public struct ProbeFinding: Sendable, Hashable, CustomStringConvertible {
         case leakingCapabilities(variant: String, flags: Set<Capability>)
         /// The compiler is older than a variant this host may build needs.
         case compilerTooOld(variant: String, found: String, needed: String)
+        /// The C++ compiler is older than a variant this host may build needs (a `cxx` prerequisite).
+        case cxxTooOld(variant: String, found: String, needed: String, install: String?)
         /// No C compiler for the host's arch.
         case noCompiler
         /// No Python interpreter that can build wheels (venv and headers).
@@ -64,6 +66,8 @@ public struct ProbeFinding: Sendable, Hashable, CustomStringConvertible {
             return "has undeclared \(list(flags)), which '\(variant)' must not be built with (it would leak into the wheel); declare \(flags.count == 1 ? "it" : "them")"
         case let .compilerTooOld(variant, found, needed):
             return "GCC \(found) is too old for '\(variant)' (needs >= \(needed)); install a newer GCC"
+        case let .cxxTooOld(variant, found, needed, install):
+            return "the C++ compiler \(found) is too old for '\(variant)' (needs >= \(needed)); install \(install ?? "a newer g++")"
         case .noCompiler:
             return "no C compiler for the host's arch; install gcc"
         case .noBuildPython:
@@ -133,6 +137,15 @@ public struct ProbeComparison: Sendable, Hashable {
                 }
                 if let needed = variant.minimumGCC, let gcc = report.gcc, let found = gccVersion, found < needed {
                     out.append(.init(.error, .compilerTooOld(variant: variant.package, found: gcc.version, needed: needed.description)))
+                }
+                // The C++ compiler the recipe's build needs (vLLM checks g++, not gcc).
+                if let cxx = report.cxx, let found = cxx.parsedVersion {
+                    for p in recipe.prerequisites + variant.prerequisites where p.kind == .cxx && (p.arch == nil || p.arch == host.arch) {
+                        if let needed = p.minimum, found < needed {
+                            out.append(.init(.error, .cxxTooOld(variant: variant.package, found: cxx.version, needed: needed.description,
+                                                                install: p.debianPackage)))
+                        }
+                    }
                 }
             }
         }

@@ -116,7 +116,9 @@ struct ReleaseCommand: AsyncParsableCommand {
         }
         let packages = Array(Set(jobs.map(\.variant.package)))
         if dryRun {
-            for line in setup.describe(packages: packages) { print(line) }
+            for line in setup.describe(packages: packages) {
+                FileHandle(fileDescriptor: output.json ? STDERR_FILENO : STDOUT_FILENO).write(Data((line + "\n").utf8))
+            }
         }
         let publishers = PublisherFactory(destination: setup.destinationDescription) { [dryRun] package in
             try setup.publisher(for: package, dryRun: dryRun)
@@ -148,7 +150,11 @@ struct ReleaseCommand: AsyncParsableCommand {
         }
         // With --json, standard output carries only the JSON document: progress goes to stderr.
         let json = output.json
-        let write: @Sendable (String) -> Void = { line in if json { printError(line) } else { print(line) } }
+        // Unbuffered, as the live view is: a coordinator killed with SIGKILL has shown everything
+        // it did up to then, in the order it happened.
+        let write: @Sendable (String) -> Void = { line in
+            FileHandle(fileDescriptor: json ? STDERR_FILENO : STDOUT_FILENO).write(Data((line + "\n").utf8))
+        }
         let fd = json ? STDERR_FILENO : STDOUT_FILENO
         let display = ProgressDisplay(mode: ProgressDisplay.automaticMode(fd: fd), hosts: inventory.hosts.map(\.name),
                                       width: { ProgressDisplay.terminalWidth(fd: fd) },

@@ -181,7 +181,8 @@ public struct HostileAgent: Sendable {
             rm -rf "$jobdir"; mkdir -p "$jobdir/dist"; echo $$ > "$jobdir/pid"
             emit() { wf_json_obj event "$1" job "$job" "${@:2}"; echo; }
             py=${python/./}
-            wheel_name="${package//-/_}-$version-cp$py-cp$py-manylinux_2_28_x86_64.whl"
+            # The real wheel's name: its platform tag is what auditwheel gave the build.
+            wheel_name=$(cd "$wheels" && ls -1 "${package//-/_}-$version-cp$py-cp$py-"*.whl 2>/dev/null | head -1)
             honest() {
               cp "$wheels/$wheel_name" "$jobdir/dist/$wheel_name"
               emit artifact file "$wheel_name" path "$jobdir/dist/$wheel_name" size:raw "$(stat -c %s "$jobdir/dist/$wheel_name")" \\
@@ -193,7 +194,7 @@ public struct HostileAgent: Sendable {
             emit started protocol:raw 1 pid:raw $$ job_dir "$jobdir" log "$jobdir/build.log"
             emit phase phase compile log_line:raw 0
             case $job in
-              *-a1)
+              *-a1|*-a1-*)
             \(firstAttempt)
                 ;;
             esac
@@ -249,7 +250,21 @@ public actor SampleWheels {
                                                               "--skip-github"], environment: env)
         guard r.status == 0 else { throw HarnessError("building the sample wheels failed:\n\(r.stdout)\n\(r.stderr)") }
         built[key] = dist
+        Self.directories.withLock { $0.append(dist) }
         return dist
+    }
+
+    private static let directories = Mutex<[URL]>([])
+
+    /// The file name of the real `wfsample-cpu` wheel of `version` built so far (its platform tag
+    /// is the one auditwheel gave it on this machine), or a `manylinux_2_28` name when none is.
+    public static func fileName(version: String) -> String {
+        let prefix = "wfsample_cpu-\(version)-cp311-cp311-"
+        for dir in directories.withLock({ $0 }) {
+            let names = (try? FileManager.default.contentsOfDirectory(atPath: dir.path)) ?? []
+            if let name = names.sorted().first(where: { $0.hasPrefix(prefix) && $0.hasSuffix(".whl") }) { return name }
+        }
+        return prefix + "manylinux_2_28_x86_64.whl"
     }
 }
 

@@ -216,8 +216,11 @@ struct ReleaseJobRunner: JobRunner {
             let m = "wheel \(wheel.file) failed verification and was deleted: \(failures)"
             display.note("✗ \(record.jobID) on \(host.name): \(m)")
             log.info("verification failed", metadata: ["release.wheel": "\(wheel.file)", "release.error": "\(failures)"])
-            // Wrong labels come from the build itself and would come again from the same host.
-            let outcome: JobOutcome = report.failures.contains { Self.labelChecks.contains($0.id) } ? .buildFailedOnHost(m) : .buildFailed(m)
+            // Wrong labels come from the build itself and would come again from the same host; a
+            // damaged archive (a ZIP, RECORD or metadata check fails too) makes every other
+            // finding moot, and a rebuild anywhere may succeed.
+            let damaged = report.failures.contains { !Self.labelChecks.contains($0.id) }
+            let outcome: JobOutcome = damaged ? .buildFailed(m) : .buildFailedOnHost(m)
             return record.finish(outcome, outcome: "verify-failed", detail: m)
         }
         // Into the dist directory, never over a verified wheel already there.

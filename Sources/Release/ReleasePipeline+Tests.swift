@@ -37,29 +37,42 @@ extension ReleasePipeline {
                 out("  - \(wheel.lastPathComponent): the recipe tests \(arches.sorted().map(\.rawValue).joined(separator: ", ")) wheels only (not tested)")
                 continue
             }
-            let placement = TestPlacement.weakest(for: job, hosts: hosts)
-            guard let name = placement.host, let host = hosts.first(where: { $0.name == name }) else {
-                run.ledger.with { $0.fail(jobID, "not tested: \(placement.note ?? "no host")") }
-                out("  ✗ \(wheel.lastPathComponent): \(placement.note ?? "no host to test on")")
-                continue
-            }
-            if let note = placement.note { out("  ! \(note)") }
-            let transport = await run.pool.transport(for: host)
-            let failure: String
-            do {
-                let result = try await WheelTestRunner(test: test).run(wheel: wheel, job: job, report: record.verification,
-                                                                       on: transport, host: host)
-                if result.passed {
-                    out("  ✓ \(wheel.lastPathComponent): \(result.message)\(placement.stronger.isEmpty ? "" : " (a stronger host than the wheel claims)")")
-                    continue
+            // The weakest eligible host; one that cannot be reached (a host the build phase lost)
+            // gives way to the next weakest, so an outage does not fail the wheel.
+            var candidates = hosts
+            var unreachable: [String] = []
+            var failure: String?
+            while failure == nil {
+                let placement = TestPlacement.weakest(for: job, hosts: candidates)
+                guard let name = placement.host, let host = candidates.first(where: { $0.name == name }) else {
+                    let why = placement.note ?? "no host to test on"
+                    failure = "not tested: \(why)" + (unreachable.isEmpty ? "" : " (unreachable: \(unreachable.joined(separator: "; ")))")
+                    out("  ✗ \(wheel.lastPathComponent): \(failure!)")
+                    break
                 }
-                failure = "test: \(result.message)"
-                out("  ✗ \(wheel.lastPathComponent): \(result.message)\n\(result.outputTail.split(separator: "\n").suffix(8).map { "      \($0)" }.joined(separator: "\n"))")
-            } catch {
-                failure = "test: could not run on \(host.name): \(error)"
-                out("  ✗ \(wheel.lastPathComponent): the test could not run on \(host.name): \(error)")
+                if let note = placement.note { out("  ! \(note)") }
+                let transport = await run.pool.transport(for: host)
+                do {
+                    let result = try await WheelTestRunner(test: test).run(wheel: wheel, job: job, report: record.verification,
+                                                                           on: transport, host: host)
+                    if result.passed {
+                        out("  ✓ \(wheel.lastPathComponent): \(result.message) on \(host.name)\(placement.stronger.isEmpty ? "" : " (a stronger host than the wheel claims)")")
+                        break
+                    }
+                    failure = "test: \(result.message)"
+                    out("  ✗ \(wheel.lastPathComponent): \(result.message)\n\(result.outputTail.split(separator: "\n").suffix(8).map { "      \($0)" }.joined(separator: "\n"))")
+                } catch let error as TransportError where [.unreachable, .connectionLost, .timeout, .authentication, .hostKey, .configuration].contains(error.kind) {
+                    await run.pool.discard(host.name)
+                    unreachable.append("\(host.name): \(error)")
+                    out("  ! \(wheel.lastPathComponent): cannot test on \(host.name) (\(error)); trying the next weakest host")
+                    candidates.removeAll { $0.name == host.name }
+                } catch {
+                    failure = "test: could not run on \(host.name): \(error)"
+                    out("  ✗ \(wheel.lastPathComponent): the test could not run on \(host.name): \(error)")
+                }
             }
-            try? run.journal.removeArtifact(filename: wheel.lastPathComponent)
+            guard let failure else { continue }
+            try run.journal.removeArtifact(filename: wheel.lastPathComponent)
             try? FileManager.default.removeItem(at: wheel)
             run.ledger.with { $0.fail(jobID, failure) }
         }

@@ -58,7 +58,6 @@ public enum JobRunnerError: Error, Sendable, Hashable, CustomStringConvertible {
         case let .hostUnreachable(m): "host unreachable: \(m)"
         case let .connectionLost(m): "connection lost: \(m)"
         case let .buildFailed(m), let .buildFailedOnHost(m): "build failed: \(m)"
-        case let .buildFailed(m): "build failed: \(m)"
         case let .hostRefused(m): "host refused: \(m)"
         }
     }

@@ -159,7 +159,13 @@ struct PipelineFarmTests {
             try FileManager.default.createDirectory(at: notARepo, withIntermediateDirectories: true)
             let recipe = scratch.appendingPathComponent("vllm-broken.yaml")
             let shipped = try String(contentsOf: TestEnvironment.repositoryRoot.appendingPathComponent("recipes/vllm-cpu.yaml"), encoding: .utf8)
+            // The recipe's own files (its step, its patches) go with it; the platform requirement
+            // goes (the farm's hosts are Debian 12, glibc 2.36: a manylinux_2_28 build would
+            // never be placed, and this test is about the source phase).
+            try FileManager.default.copyItem(at: TestEnvironment.repositoryRoot.appendingPathComponent("recipes/vllm-cpu"),
+                                             to: scratch.appendingPathComponent("vllm-broken"))
             try shipped.replacingOccurrences(of: "source: https://github.com/vllm-project/vllm.git", with: "source: file://\(notARepo.path)")
+                .replacingOccurrences(of: "\nplatform: manylinux_2_28\n", with: "\n")
                 .write(to: recipe, atomically: true, encoding: .utf8)
             let r = try await TestProcess.wheelfarmInBackground(
                 ["release", "--recipe", recipe.path, "--variant", "noavx512", "--platform", "linux/amd64", "--vllm-versions", "0.11.0",

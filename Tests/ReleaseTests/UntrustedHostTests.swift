@@ -39,7 +39,8 @@ struct UntrustedHostTests {
         try await body(scratch, wheels, inventory, scratch.appendingPathComponent("dist"))
     }
 
-    static func wheel(_ version: String) -> String { "wfsample_cpu-\(version)-cp311-cp311-manylinux_2_28_x86_64.whl" }
+    /// The real sample wheel's file name (its tag is auditwheel's verdict on this machine).
+    static func wheel(_ version: String) -> String { SampleWheels.fileName(version: version) }
 
     /// The report's job for `version`.
     static func job(_ dist: URL, _ version: String) throws -> ReleaseReportFile.Job {
