@@ -170,11 +170,17 @@ struct UntrustedIndexTests {
                                                   environment: Self.environment(["GH_TOKEN": "ghp_userinfo123"]))
         #expect(run.status == 2, "\(run.stdout)\n\(run.stderr)")
         #expect(run.stderr.contains("invalid GitHub API URL 'http://<redacted>@127.0.0.1:9/api'"), "\(run.stderr)")
-        // The journal keeps the command line, without the userinfo.
+        // A configuration error stops before the run is recorded; a run that gets as far as the
+        // journal (GitHub skipped, nothing built) keeps its command line without the userinfo.
+        let recorded = try await MeasuredRun.wheelfarm(["release", "--recipe", "sample", "--inventory", "inventory/local.yaml", "--variant", "noavx512",
+                                                        "--platform", "linux/amd64", "--dist-dir", dist.path, "--github-repository", "o/r",
+                                                        "--github-api-url", "http://me:\(secret)@127.0.0.1:9/api", "--skip-github", "--skip-build"],
+                                                       environment: Self.environment(["GH_TOKEN": "ghp_userinfo123"]))
         let journal = try TestProcess.run(TestEnvironment.python, ["-c", "import sqlite3, sys; print([r for r in sqlite3.connect(sys.argv[1]).execute('select arguments from run')])",
                                                                    dist.appendingPathComponent(".wheelfarm/journal.sqlite").path])
-        #expect(journal.stdout.contains("--github-api-url http://<redacted>@127.0.0.1:9/api"), "\(journal.stdout) \(journal.stderr)")
-        let everything = run.stdout + run.stderr + (try Self.filesText(dist))
+        #expect(journal.stdout.contains("--github-api-url http://<redacted>@127.0.0.1:9/api"),
+                "\(journal.stdout) \(journal.stderr)\nrun (exit \(recorded.status)):\n\(recorded.stdout)\n\(recorded.stderr)")
+        let everything = run.stdout + run.stderr + recorded.stdout + recorded.stderr + (try Self.filesText(dist))
         #expect(!everything.contains(secret), "\(everything)")
 
         // The same for a publish --index-url.

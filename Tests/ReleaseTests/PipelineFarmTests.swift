@@ -164,7 +164,9 @@ struct PipelineFarmTests {
             // never be placed, and this test is about the source phase).
             try FileManager.default.copyItem(at: TestEnvironment.repositoryRoot.appendingPathComponent("recipes/vllm-cpu"),
                                              to: scratch.appendingPathComponent("vllm-broken"))
-            try shipped.replacingOccurrences(of: "source: https://github.com/vllm-project/vllm.git", with: "source: file://\(notARepo.path)")
+            try #require(shipped.contains("  git: https://github.com/vllm-project/vllm.git") && shipped.contains("\nplatform: manylinux_2_28\n"),
+                         "the shipped recipe's source or platform line moved: this test would not point it elsewhere")
+            try shipped.replacingOccurrences(of: "  git: https://github.com/vllm-project/vllm.git", with: "  git: file://\(notARepo.path)")
                 .replacingOccurrences(of: "\nplatform: manylinux_2_28\n", with: "\n")
                 .write(to: recipe, atomically: true, encoding: .utf8)
             let r = try await TestProcess.wheelfarmInBackground(
@@ -176,7 +178,7 @@ struct PipelineFarmTests {
             #expect(job.state == "failed")
             #expect(job.attempts.map(\.outcome) == ["build-failed"], "not retried on the same host: \(job.attempts)")
             let detail = job.attempts.first?.detail ?? ""
-            #expect(detail.contains("'git' failed") && detail.contains("phase 'source'"), "\(detail)")
+            #expect(detail.contains("'git' failed") && detail.contains("(phase source)"), "\(detail)")
             #expect(detail.contains("does not appear to be a git repository") && detail.contains(": fatal: "), "git's own message: \(detail)")
             #expect(detail.range(of: #"line \d+: fatal: "#, options: .regularExpression) != nil, "with its log line: \(detail)")
             // A build failure, not a lost host.
