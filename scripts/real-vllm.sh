@@ -54,15 +54,26 @@ if ! git -C "$REPO" rev-parse -q --verify "refs/tags/v$VERSION" >/dev/null; then
   git -C "$REPO" tag "v$VERSION"
 fi
 
-# 3. The release.
-if [ ! -x .build/debug/wheelfarm ]; then say "building wheelfarm"; swift build --product wheelfarm >&2; fi
+# 3. The release, with the release binary. The shipped recipe requires manylinux_2_28, which a
+# native build on a newer glibc cannot honestly meet (plan says so; --builder docker is the way
+# there). This script builds on this machine, so it uses a copy of the recipe with
+# `platform: linux`: the wheel gets the most compatible tag its content allows (auditwheel repair
+# on the host, audited again centrally), and it goes to the local index only.
+BIN=${WHEELFARM_BINARY:-.build/release/wheelfarm}
+if [ ! -x "$BIN" ]; then say "building wheelfarm (release)"; swift build -c release --product wheelfarm >&2; fi
+RECIPE_DIR="$CACHE/real-vllm/recipe"
+rm -rf "$RECIPE_DIR"; mkdir -p "$RECIPE_DIR"
+cp -R recipes/vllm-cpu "$RECIPE_DIR/vllm-cpu"
+sed 's/^platform: manylinux_2_28$/platform: linux/' recipes/vllm-cpu.yaml >"$RECIPE_DIR/vllm-cpu.yaml"
+grep -q '^platform: linux$' "$RECIPE_DIR/vllm-cpu.yaml" || { say "the recipe's platform line moved: update this script"; exit 2; }
+say "platform: this host's glibc is $(ldd --version | head -1 | awk '{print $NF}'); building with 'platform: linux' (the best tag the content allows, local index only)"
 export WHEELFARM_TORCH_INDEX=pypi
 export PIP_FIND_LINKS="$CACHE/wheels${PIP_FIND_LINKS:+ $PIP_FIND_LINKS}"
 say "PyTorch's CPU index is unreachable here: building with PyPI's torch of the same version (WHEELFARM_TORCH_INDEX=pypi)"
 start=$(date +%s)
 set +e
 case $(uname -m) in aarch64|arm64) PLATFORM=linux/arm64 ;; *) PLATFORM=linux/amd64 ;; esac
-nice -n 10 .build/debug/wheelfarm release --inventory inventory/local.yaml --recipe vllm-cpu --source "$REPO" \
+nice -n 10 "$BIN" release --inventory inventory/local.yaml --recipe "$RECIPE_DIR/vllm-cpu.yaml" --source "$REPO" \
   --versions "$VERSION" --variant "$VARIANT" --python-versions "$PYTHONS" --platform "$PLATFORM" --dist-dir "$DIST" --skip-github
 rc=$?
 set -e
