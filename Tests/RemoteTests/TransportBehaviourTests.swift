@@ -151,8 +151,9 @@ struct TransportBehaviourTests {
             let remote = dir.appendingPathComponent("built.whl").path
             try await transport.checkedRun(ExecRequest("head -c 3000000 /dev/urandom > \(remote)"))
             let good = try await transport.download(remote, to: local.appendingPathComponent("first").path, expected: .any)
-            // The file changes on the host after its digest was recorded (one byte flipped).
-            try await transport.checkedRun(ExecRequest("printf 'X' | dd of=\(remote) bs=1 seek=1234 conv=notrunc status=none"))
+            // The file changes on the host after its digest was recorded: 16 bytes overwritten (one
+            // byte could already hold the new value: 1 run in 256 would then see no change).
+            try await transport.checkedRun(ExecRequest("printf 'XXXXXXXXXXXXXXXX' | dd of=\(remote) bs=1 seek=1234 conv=notrunc status=none"))
             let dest = local.appendingPathComponent("wheel.whl").path
             let corrupt = await transportError {
                 _ = try await transport.download(remote, to: dest, expected: ExpectedFile(digest: good.digest))
