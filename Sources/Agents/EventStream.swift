@@ -1,4 +1,5 @@
 import Foundation
+import Synchronization
 import Remote
 
 /// Splits the agent's stdout into event lines and keeps a tail of its log, as output arrives on a
@@ -9,17 +10,20 @@ import Remote
 /// ``violation``, which stops the build). At most ``BuildWatchdog/maxRetainedEvents`` events are
 /// kept; past that only the ones the outcome needs (`started`, `artifact`, `log`, `finished`)
 /// are, up to a small number, and the rest are counted.
-final class EventStream: @unchecked Sendable {  // all state is guarded by `lock`
-    private let lock = NSLock()
+final class EventStream: Sendable {
+    /// What the stream has seen, guarded by one lock.
+    private struct State {
+        var line: [UInt8] = []
+        var lineTooLong = false
+        var events: [BuildEvent] = []
+        var essential: [BuildEvent] = []
+        var dropped = 0
+        var tail = Data()
+        var lastOutput = ContinuousClock.now
+        var problem: String?
+    }
+    private let state = Mutex(State())
     private let limits: BuildWatchdog
-    private var line: [UInt8] = []
-    private var lineTooLong = false
-    private var events: [BuildEvent] = []
-    private var essential: [BuildEvent] = []
-    private var dropped = 0
-    private var tail = Data()
-    private var lastOutput = ContinuousClock.now
-    private var problem: String?
     private let onEvent: @Sendable (BuildEvent) -> Void
     private let onLog: @Sendable (Data) -> Void
     static let tailLimit = 64 << 10
@@ -32,39 +36,39 @@ final class EventStream: @unchecked Sendable {  // all state is guarded by `lock
     }
 
     /// Why the agent broke the protocol (an overlong event line, too many events), or nil.
-    var violation: String? { lock.withLock { problem } }
+    var violation: String? { state.withLock { $0.problem } }
 
     /// When the agent last printed anything (stdout or stderr).
-    var lastOutputAt: ContinuousClock.Instant { lock.withLock { lastOutput } }
+    var lastOutputAt: ContinuousClock.Instant { state.withLock { $0.lastOutput } }
 
     func receive(_ piece: ExecOutput) {
         switch piece {
         case let .stderr(data):
-            lock.withLock {
-                lastOutput = .now
-                tail.append(data)
-                if tail.count > Self.tailLimit { tail.removeFirst(tail.count - Self.tailLimit) }
+            state.withLock { s in
+                s.lastOutput = .now
+                s.tail.append(data)
+                if s.tail.count > Self.tailLimit { s.tail.removeFirst(s.tail.count - Self.tailLimit) }
             }
             onLog(data)
         case let .stdout(data):
-            let parsed: [BuildEvent] = lock.withLock {
-                lastOutput = .now
+            let parsed: [BuildEvent] = state.withLock { s in
+                s.lastOutput = .now
                 var out: [BuildEvent] = []
                 data.withUnsafeBytes { (bytes: UnsafeRawBufferPointer) in
                     var start = 0
                     while start < bytes.count {
                         let rest = UnsafeRawBufferPointer(rebasing: bytes[start...])
                         if let newline = rest.firstIndex(of: 0x0A) {
-                            accumulate(UnsafeRawBufferPointer(rebasing: rest[..<newline]))
-                            if let event = endLine() { out.append(event) }
+                            accumulate(UnsafeRawBufferPointer(rebasing: rest[..<newline]), into: &s)
+                            if let event = endLine(&s) { out.append(event) }
                             start += newline + 1
                         } else {
-                            accumulate(rest)
+                            accumulate(rest, into: &s)
                             break
                         }
                     }
                 }
-                for event in out { keep(event) }
+                for event in out { keep(event, in: &s) }
                 return out
             }
             parsed.forEach(onEvent)
@@ -72,43 +76,43 @@ final class EventStream: @unchecked Sendable {  // all state is guarded by `lock
     }
 
     /// Adds bytes to the current line, or drops it once it is longer than the limit.
-    private func accumulate(_ bytes: UnsafeRawBufferPointer) {
-        guard !lineTooLong else { return }
-        if line.count + bytes.count > limits.maxEventLineBytes {
-            lineTooLong = true
-            line = []
-            if problem == nil {
-                problem = "the agent printed an event line longer than \(limits.maxEventLineBytes) bytes on stdout (the protocol is one short JSON object per line)"
+    private func accumulate(_ bytes: UnsafeRawBufferPointer, into s: inout State) {
+        guard !s.lineTooLong else { return }
+        if s.line.count + bytes.count > limits.maxEventLineBytes {
+            s.lineTooLong = true
+            s.line = []
+            if s.problem == nil {
+                s.problem = "the agent printed an event line longer than \(limits.maxEventLineBytes) bytes on stdout (the protocol is one short JSON object per line)"
             }
             return
         }
-        line.append(contentsOf: bytes)
+        s.line.append(contentsOf: bytes)
     }
 
     /// Ends the current line: its event, if it is one.
-    private func endLine() -> BuildEvent? {
-        defer { line.removeAll(keepingCapacity: line.count <= 64 << 10); lineTooLong = false }
-        guard !lineTooLong, !line.isEmpty else { return nil }
-        return try? BuildEvent.parse(line: String(decoding: line, as: UTF8.self))
+    private func endLine(_ s: inout State) -> BuildEvent? {
+        defer { s.line.removeAll(keepingCapacity: s.line.count <= 64 << 10); s.lineTooLong = false }
+        guard !s.lineTooLong, !s.line.isEmpty else { return nil }
+        return try? BuildEvent.parse(line: String(decoding: s.line, as: UTF8.self))
     }
 
-    private func keep(_ event: BuildEvent) {
-        if events.count < limits.maxRetainedEvents { events.append(event); return }
+    private func keep(_ event: BuildEvent, in s: inout State) {
+        if s.events.count < limits.maxRetainedEvents { s.events.append(event); return }
         switch event {
         case .started, .artifact, .logPointer, .finished:
-            if essential.count < Self.essentialLimit { essential.append(event); return }
-            if problem == nil { problem = "the agent printed more than \(limits.maxRetainedEvents + Self.essentialLimit) events" }
+            if s.essential.count < Self.essentialLimit { s.essential.append(event); return }
+            if s.problem == nil { s.problem = "the agent printed more than \(limits.maxRetainedEvents + Self.essentialLimit) events" }
         default:
             break
         }
-        dropped += 1
+        s.dropped += 1
     }
 
     /// Every event kept, in order, the unfinished last line parsed, and the log's tail.
     func finish() -> ([BuildEvent], String) {
-        lock.withLock {
-            if let event = endLine() { keep(event) }
-            return (events + essential, String(decoding: tail, as: UTF8.self))
+        state.withLock { s in
+            if let event = endLine(&s) { keep(event, in: &s) }
+            return (s.events + s.essential, String(decoding: s.tail, as: UTF8.self))
         }
     }
 }

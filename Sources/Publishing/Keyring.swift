@@ -1,4 +1,5 @@
 import Foundation
+import Synchronization
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -85,9 +86,8 @@ public struct KeyringLookup: Sendable {
 }
 
 /// Hands bytes from the reading thread to the waiting one.
-private final class ReadBox: @unchecked Sendable {
-    // @unchecked: written once before the semaphore is signalled, read after waiting on it.
-    private var data = Data()
-    func set(_ value: Data) { data = value }
-    func get() -> Data { data }
+private final class ReadBox: Sendable {
+    private let data = Mutex(Data())
+    func set(_ value: Data) { data.withLock { $0 = value } }
+    func get() -> Data { data.withLock { $0 } }
 }

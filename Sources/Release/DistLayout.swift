@@ -1,3 +1,4 @@
+import Agents
 import Foundation
 
 /// Where a release keeps everything in its dist directory: the one place that knows the layout.
@@ -36,6 +37,9 @@ public struct DistLayout: Sendable, Hashable {
     public var sourcesDirectory: URL { stateDirectory.appendingPathComponent("sources") }
     /// Wheels fetched from the index so that they can be attached to their GitHub release.
     public var fromIndexDirectory: URL { stateDirectory.appendingPathComponent("from-index") }
+    /// Where each build attempt's download waits for verification (`ArtifactStaging` in Agents
+    /// makes and empties it; the path is decided there, since Agents cannot see this type).
+    public var stagingDirectory: URL { ArtifactStaging.root(dist: root) }
     /// Build logs, one per attempt.
     public var logsDirectory: URL { root.appendingPathComponent("logs") }
     /// Reports, one JSON and one HTML file per run.

@@ -59,6 +59,25 @@ struct PipelineFarmTests {
         }
     }
 
+    @Test func sigtermMidBuildStopsTheRemoteBuildAndExits143() async throws {
+        try await ReleaseFaultTests.withPlainFarm(["alpha"]) { farm, inventory, dist, scratch in
+            let args = ReleaseFaultTests.arguments(inventory: inventory, dist: dist)
+            try HostTools.hold(ReleaseFaultTests.tools(scratch, "alpha"))
+            defer { HostTools.release(ReleaseFaultTests.tools(scratch, "alpha")) }
+            let run = try BackgroundRelease(args, in: scratch)
+            try await run.waitFor(": compile")
+            let groups = try Self.buildGroups(farm, "alpha")
+            try #require(groups.count == 1, "expected one build on the host, found \(groups)")
+            run.process.send(SIGTERM)
+            #expect(await run.exitStatus(timeout: 120) == 143, "\(run.output)")
+            let left = try await Self.groupAlive(farm, "alpha", groups[0])
+            #expect(left == nil, "the build's process group \(groups[0]) still runs on alpha:\n\(left ?? "")")
+            #expect(run.output.contains("SIGTERM received: stopping the running builds"), "\(run.output)")
+            let report = try ReleaseReportFile(dist: dist)
+            #expect(report.jobs.map(\.state) == ["cancelled"], "\(report.jobs)")
+        }
+    }
+
     @Test func aSecondCtrlCExitsAtOnceNamingWhatMayStillRun() async throws {
         try await ReleaseFaultTests.withPlainFarm(["alpha"]) { farm, inventory, dist, scratch in
             let args = ReleaseFaultTests.arguments(inventory: inventory, dist: dist)

@@ -411,7 +411,12 @@ final class SSHSession: @unchecked Sendable {
 }
 
 /// Lets the thread's idle hook reach the session without a retain cycle.
-private final class KeepaliveBox: @unchecked Sendable {
-    // @unchecked: written before the first idle call and at shutdown; read on the session thread.
-    weak var session: SSHSession?
+/// Written by the connecting task and at shutdown, read on the session thread: behind a lock.
+private final class KeepaliveBox: Sendable {
+    private struct Weak { weak var session: SSHSession? }
+    private let ref = Mutex(Weak())
+    var session: SSHSession? {
+        get { ref.withLock { $0.session } }
+        set { ref.withLock { $0.session = newValue } }
+    }
 }
