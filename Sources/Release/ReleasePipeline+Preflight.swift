@@ -111,7 +111,13 @@ extension ReleasePipeline {
     /// Probes every non-draining host in parallel; unreachable hosts are reported (the scheduler
     /// quarantines them and retries) and probe facts steer placement (Python, GCC).
     func probeHosts(pool: TransportPool, journal: Journal, runID: String) async -> [String: HostFacts] {
-        guard let bundle = try? Self.agentBundle() else { return [:] }
+        let bundle: AgentBundle
+        do { bundle = try Self.agentBundle() } catch {
+            // Not fatal here (the build phase fails on it with the same message), but never silent.
+            logger.warning("hosts not probed: no agent bundle", metadata: ["release.error": "\(error)"])
+            out("  hosts not probed: \(error)")
+            return [:]
+        }
         let prober = HostProber(bundle: bundle, cache: ProbeCache(directory: layout.probesDirectory), logger: logger)
             .asking(about: configuration.recipe.allPrerequisites)
         let hosts = configuration.inventory.hosts.filter { !$0.drain }
@@ -187,7 +193,11 @@ extension ReleasePipeline {
             return
         }
         guard !orphans.isEmpty else { return }
-        let runner = (try? Self.agentBundle()).map { BuildRunner(bundle: $0, logger: logger) }
+        let runner: BuildRunner?
+        do { runner = BuildRunner(bundle: try Self.agentBundle(), logger: logger) } catch {
+            logger.warning("orphaned builds cannot be stopped: no agent bundle", metadata: ["release.error": "\(error)"])
+            runner = nil
+        }
         let hosts = Dictionary(configuration.inventory.hosts.map { ($0.name, $0) }, uniquingKeysWith: { a, _ in a })
         out("stopping \(orphans.count) build\(orphans.count == 1 ? "" : "s") left by an interrupted run")
         await withTaskGroup(of: (AttemptRecord, String, Bool).self) { group in
