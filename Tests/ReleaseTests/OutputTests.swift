@@ -59,8 +59,10 @@ struct OutputTests {
                            + ReleaseFaultTests.arguments(inventory: inventory, dist: dist, versions: "1.0.0,1.1.0")).map(Self.quote).joined(separator: " ")
             try tmux.start(["new-session", "-d", "-s", "t", "-x", "100", "-y", "40", "-c", TestEnvironment.repositoryRoot.path,
                             "sh", "-c", command + "; echo WHEELFARM-EXIT=$?; sleep 600"])
-            // A compile held on alpha: its elapsed time moves while nothing else happens.
-            _ = try await tmux.wait(for: " compile ")
+            // A compile held on alpha: its elapsed time moves while nothing else happens. (The
+            // build venv is set up first, from the index: under the whole suite's load that alone
+            // has taken 9 minutes, hence the long deadline.)
+            _ = try await tmux.wait(for: " compile ", timeout: 1200)
             func elapsed() throws -> String? {
                 try tmux.capture().last { $0.hasPrefix("alpha ") && $0.contains(" compile ") }?.split(separator: " ").last.map(String.init)
             }
