@@ -19,7 +19,9 @@ final class BackgroundRelease {
     var output: String { process.log }
 
     /// Waits (without holding a shared thread) until the output contains `text`.
-    func waitFor(_ text: String, timeout: TimeInterval = 180) async throws {
+    /// (A deadline to fail by, not a timing assertion: a build host first sets up its build venv
+    /// from the index, which under the whole suite's load has taken minutes.)
+    func waitFor(_ text: String, timeout: TimeInterval = 900) async throws {
         let deadline = Date().addingTimeInterval(timeout)
         while !output.contains(text) {
             guard process.isRunning else {
