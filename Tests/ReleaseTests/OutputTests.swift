@@ -36,6 +36,18 @@ struct OutputTests {
             try self(["capture-pane", "-p", "-t", "t"] + (history ? ["-J", "-S", "-"] : [])).stdout
                 .split(separator: "\n", omittingEmptySubsequences: false).map(String.init)
         }
+        /// Stops the server and everything in its panes, by PID (a `kill-server` left them
+        /// running once a test had failed).
+        func stop() {
+            let pid = (try? self(["display-message", "-p", "#{pid}"]))?.stdout.trimmingCharacters(in: .whitespacesAndNewlines)
+            if let pid, let n = Int32(pid), n > 0 {
+                let panes = (try? self(["list-panes", "-a", "-F", "#{pane_pid}"]))?.stdout.split(separator: "\n").compactMap { Int32($0) } ?? []
+                for p in panes { kill(-p, SIGKILL); kill(p, SIGKILL) }
+                kill(n, SIGKILL)
+            } else {
+                _ = try? self(["kill-server"])
+            }
+        }
         func wait(for text: String, timeout: TimeInterval = 240) async throws -> [String] {
             let deadline = Date().addingTimeInterval(timeout)
             while Date() < deadline {
@@ -54,7 +66,7 @@ struct OutputTests {
             let tools = ReleaseFaultTests.tools(scratch, "alpha")
             try HostTools.hold(tools)
             let tmux = Tmux()
-            defer { _ = try? tmux(["kill-server"]) }
+            defer { tmux.stop() }
             let command = (["env", "-u", "CI", "TERM=xterm", TestProcess.wheelfarmBinary, "release"]
                            + ReleaseFaultTests.arguments(inventory: inventory, dist: dist, versions: "1.0.0,1.1.0")).map(Self.quote).joined(separator: " ")
             try tmux.start(["new-session", "-d", "-s", "t", "-x", "100", "-y", "40", "-c", TestEnvironment.repositoryRoot.path,
