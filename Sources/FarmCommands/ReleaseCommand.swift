@@ -114,12 +114,14 @@ struct ReleaseCommand: AsyncParsableCommand {
                 throw ExitCode(2)
             }
         }
+        // With --json, standard output carries only the JSON document: progress goes to stderr.
+        // Unbuffered, as the live view is: a coordinator killed with SIGKILL has shown everything
+        // it did up to then, in the order it happened.
+        let json = output.json
+        let fd = json ? STDERR_FILENO : STDOUT_FILENO
+        let write: @Sendable (String) -> Void = { line in FileHandle(fileDescriptor: fd).write(Data((line + "\n").utf8)) }
         let packages = Array(Set(jobs.map(\.variant.package)))
-        if dryRun {
-            for line in setup.describe(packages: packages) {
-                FileHandle(fileDescriptor: output.json ? STDERR_FILENO : STDOUT_FILENO).write(Data((line + "\n").utf8))
-            }
-        }
+        if dryRun { setup.describe(packages: packages).forEach(write) }
         let publishers = PublisherFactory(destination: setup.destinationDescription) { [dryRun] package in
             try setup.publisher(for: package, dryRun: dryRun)
         }
@@ -148,14 +150,6 @@ struct ReleaseCommand: AsyncParsableCommand {
             return jobsForGate.first { ReleasePipelineSupport.matches(file: name, job: $0.0) }?.1
                 ?? WheelExpectation(requiredFiles: recipeForGate.requiredFiles)
         }
-        // With --json, standard output carries only the JSON document: progress goes to stderr.
-        let json = output.json
-        // Unbuffered, as the live view is: a coordinator killed with SIGKILL has shown everything
-        // it did up to then, in the order it happened.
-        let write: @Sendable (String) -> Void = { line in
-            FileHandle(fileDescriptor: json ? STDERR_FILENO : STDOUT_FILENO).write(Data((line + "\n").utf8))
-        }
-        let fd = json ? STDERR_FILENO : STDOUT_FILENO
         let display = ProgressDisplay(mode: ProgressDisplay.automaticMode(fd: fd), hosts: inventory.hosts.map(\.name),
                                       width: { ProgressDisplay.terminalWidth(fd: fd) },
                                       sink: { text in FileHandle(fileDescriptor: fd).write(Data(text.utf8)) })
